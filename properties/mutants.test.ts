@@ -1,0 +1,30 @@
+/**
+ * The suite's self-test: every shipped known-bad backend must be rejected, by the very law
+ * named for its bug. A law that cannot fail is worth nothing.
+ */
+import { describe, expect, test } from "vitest";
+import { reference } from "../src/backends.ts";
+import { allMutants } from "../src/buggy/index.ts";
+import { envOptions, runLaw } from "../src/law.ts";
+import { allLaws } from "./index.ts";
+
+const options = envOptions(reference);
+
+describe("every known-bad kernel is rejected", () => {
+  test("at least 15 known-bad backends ship, each naming the laws that catch it", () => {
+    expect(allMutants.length).toBeGreaterThanOrEqual(15);
+    for (const m of allMutants) expect(m.caughtBy.length).toBeGreaterThan(0);
+  });
+
+  for (const m of allMutants) {
+    for (const id of m.caughtBy) {
+      test(`${id} catches ${m.backend.name}: ${m.bug}`, async () => {
+        const law = allLaws.find((l) => l.id === id);
+        expect(law, `no law has id ${id}`).toBeDefined();
+        if (!law) return;
+        const result = await runLaw(law, m.backend, options);
+        expect(result.status, `law ${id} should reject ${m.backend.name}`).toBe("failed");
+      }, 60_000);
+    }
+  }
+});

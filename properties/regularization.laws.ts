@@ -1,0 +1,3 @@
+import type { Law } from "../src/law.ts";
+
+export const regularizationLaws: Law[] = [];

@@ -1,0 +1,468 @@
+/**
+ * Each op's accuracy budget: the per-element absolute tolerance a correct kernel in `dtype`
+ * meets when compared with the exact (float64 reference) result on the same inputs.
+ * The bounds are first-order error analyses of any reasonable algorithm (any summation order,
+ * max-subtracted or online softmax, two-pass or Welford variance), so a correct float32 kernel
+ * from a real library passes and a kernel with a real bug does not.
+ */
+import type { Attrs, Inputs, OpName, Output } from "./contract.ts";
+import type { FloatDType, Tensor } from "./tensor.ts";
+import { type Budget, minNormal, type ToleranceField, unitRoundoff } from "./tolerance.ts";
+
+interface Ctx {
+  u: number;
+  k: number;
+  factor: number;
+  floor: number;
+}
+
+type Fields = Record<string, ToleranceField>;
+
+/** |f′(x)| and |f″(x)| for the elementwise ops: conditioning of f and of its derivative. */
+const SQRT1_2PI = 1 / Math.sqrt(2 * Math.PI);
+const sig = (x: number) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
+const pdf = (x: number) => SQRT1_2PI * Math.exp(-0.5 * x * x);
+const elementwise: Partial<
+  Record<OpName, { d1: (x: number, alpha: number) => number; d2: (x: number) => number }>
+> = {
+  neg: { d1: () => 1, d2: () => 0 },
+  exp: { d1: (x) => Math.exp(x), d2: (x) => Math.exp(x) },
+  log: { d1: (x) => 1 / x, d2: (x) => 1 / (x * x) },
+  relu: { d1: (x) => (x > 0 ? 1 : 0), d2: () => 0 },
+  leaky_relu: { d1: (x, a) => (x > 0 ? 1 : Math.abs(a)), d2: () => 0 },
+  sigmoid: {
+    d1: (x) => sig(x) * (1 - sig(x)),
+    d2: (x) => Math.abs(sig(x) * (1 - sig(x)) * (1 - 2 * sig(x))),
+  },
+  tanh: {
+    d1: (x) => 1 - Math.tanh(x) ** 2,
+    d2: (x) => Math.abs(2 * Math.tanh(x) * (1 - Math.tanh(x) ** 2)),
+  },
+  // GELU′ = Φ + xφ ∈ [−0.13, 1.13]; silu′ similar: bounded by 1.1 in magnitude.
+  gelu: {
+    d1: (x) => Math.min(1.13, Math.abs(0.5 * (1 + Math.tanh(0.8 * x)) + x * pdf(x))),
+    d2: (x) => Math.abs(pdf(x) * (2 - x * x)),
+  },
+  silu: {
+    d1: (x) => Math.abs(sig(x) * (1 + x * (1 - sig(x)))),
+    d2: (x) => Math.abs(sig(x) * (1 - sig(x)) * (2 + x * (1 - 2 * sig(x)))),
+  },
+};
+
+const field = (n: number, rule: string, at: (i: number) => number): ToleranceField => {
+  const tol = new Float64Array(n);
+  for (let i = 0; i < n; i++) tol[i] = at(i);
+  return { tol, rule };
+};
+
+/** Splits a tensor into rows along its last axis. */
+const rows = (t: Tensor) => {
+  const n = t.shape[t.shape.length - 1];
+  return { n, count: t.data.length / n };
+};
+
+/** Per-row magnitudes of a softmax computation: the shifted logits dᵢ = xᵢ − max and Σ pⱼ|dⱼ|. */
+function softmaxRow(x: ArrayLike<number>, start: number, n: number) {
+  let m = Number.NEGATIVE_INFINITY;
+  for (let j = 0; j < n; j++) m = Math.max(m, x[start + j]);
+  let s = 0;
+  for (let j = 0; j < n; j++) s += Math.exp(x[start + j] - m);
+  let spread = 0;
+  for (let j = 0; j < n; j++) {
+    const d = x[start + j] - m;
+    if (Number.isFinite(d)) spread += (Math.exp(d) / s) * Math.abs(d);
+  }
+  return { m, lse: m + Math.log(s), spread };
+}
+
+function reductionLength(
+  op: OpName,
+  inputs: Record<string, unknown>,
+  attrs: Record<string, unknown>,
+): number {
+  const x = (inputs.x ?? inputs.logits ?? inputs.logp ?? inputs.pred ?? inputs.a) as Tensor;
+  switch (op) {
+    case "sum":
+    case "mean":
+    case "max":
+    case "variance":
+      return x.shape[attrs.axis as number];
+    case "matmul":
+      return x.shape[x.shape.length - 1];
+    case "batch_norm":
+      return x.shape[0];
+    case "mse":
+      return x.data.length;
+    default:
+      return x.shape[x.shape.length - 1] ?? 1;
+  }
+}
+
+function forwardFields(
+  op: OpName,
+  i: Record<string, unknown>,
+  a: Record<string, unknown>,
+  out: Record<string, Tensor>,
+  c: Ctx,
+): Fields {
+  const { u, k, factor, floor } = c;
+  const y = out.y;
+  const ew = elementwise[op];
+  if (ew) {
+    const x = (i.x as Tensor).data;
+    const alpha = (a.alpha as number | undefined) ?? 0;
+    return {
+      y: field(
+        y.data.length,
+        `u·(${k}·|f(x)| + |x·f′(x)|)`,
+        (j) => u * (k * Math.abs(y.data[j]) + Math.abs(x[j] * ew.d1(x[j], alpha))) + floor,
+      ),
+    };
+  }
+  switch (op) {
+    case "add":
+    case "sub":
+    case "mul":
+    case "div":
+      return { y: field(y.data.length, `${k}·u·|y|`, (j) => k * u * Math.abs(y.data[j]) + floor) };
+    case "max":
+      return { y: field(y.data.length, "exact", () => 0) };
+    case "sum":
+    case "mean":
+    case "variance": {
+      const x = i.x as Tensor;
+      const axis = a.axis as number;
+      const n = x.shape[axis];
+      const inner = x.shape.slice(axis + 1).reduce((p, d) => p * d, 1);
+      const tol = new Float64Array(y.data.length);
+      for (let o = 0; o < y.data.length; o++) {
+        const base = Math.floor(o / inner) * n * inner + (o % inner);
+        let sa = 0;
+        let mean = 0;
+        for (let j = 0; j < n; j++) mean += x.data[base + j * inner] / n;
+        let dev = 0;
+        for (let j = 0; j < n; j++) {
+          const v = x.data[base + j * inner];
+          sa += Math.abs(v);
+          dev += (v - mean) ** 2;
+        }
+        const nu = factor * n * u;
+        if (op === "sum") tol[o] = nu * sa + k * u * Math.abs(y.data[o]);
+        else if (op === "mean") tol[o] = (nu * sa) / n + k * u * Math.abs(y.data[o]);
+        else {
+          // Two-pass and Welford: n·u relative to the spread, plus the square of the mean's error.
+          const div = a.unbiased ? n - 1 : n;
+          tol[o] = (nu * dev + n * (nu * (sa / n)) ** 2) / div + k * u * Math.abs(y.data[o]);
+        }
+        tol[o] += floor;
+      }
+      return {
+        y: {
+          tol,
+          rule:
+            op === "variance"
+              ? `factor·n·u·(Σ(x−μ)² + n·(factor·n·u·mean|x|)²)/(n or n−1) + ${k}·u·|y|`
+              : `factor·n·u·Σ|x|${op === "mean" ? "/n" : ""} + ${k}·u·|y|`,
+        },
+      };
+    }
+    case "matmul": {
+      const A = i.a as Tensor;
+      const B = i.b as Tensor;
+      const r = A.shape.length;
+      const [m, kk] = [A.shape[r - 2], A.shape[r - 1]];
+      const n = B.shape[r - 1];
+      const tol = new Float64Array(y.data.length);
+      for (let o = 0; o < y.data.length; o++) {
+        const batch = Math.floor(o / (m * n));
+        const row = Math.floor((o % (m * n)) / n);
+        const col = o % n;
+        let s = 0;
+        for (let p = 0; p < kk; p++) {
+          s += Math.abs(
+            A.data[batch * m * kk + row * kk + p] * B.data[batch * kk * n + p * n + col],
+          );
+        }
+        tol[o] = factor * (kk + 1) * u * s + k * u * Math.abs(y.data[o]) + floor;
+      }
+      return { y: { tol, rule: `factor·(k+1)·u·Σ|aᵢₚ·bₚⱼ| + ${k}·u·|y|` } };
+    }
+    case "softmax":
+    case "log_softmax":
+    case "logsumexp": {
+      const x = i.x as Tensor;
+      const { n, count } = rows(x);
+      const tol = new Float64Array(y.data.length);
+      for (let r = 0; r < count; r++) {
+        const { m, lse, spread } = softmaxRow(x.data, r * n, n);
+        const rowErr = factor * n + 2 * k + spread;
+        if (op === "logsumexp") {
+          tol[r] = u * (rowErr + k * Math.abs(lse) + Math.abs(m)) + floor;
+          continue;
+        }
+        for (let j = 0; j < n; j++) {
+          const d = Math.abs(x.data[r * n + j] - m);
+          const idx = r * n + j;
+          tol[idx] =
+            op === "softmax"
+              ? u * Math.abs(y.data[idx]) * (rowErr + d) + floor
+              : u * (rowErr + d + k * Math.abs(y.data[idx]) + Math.abs(lse - m)) + floor;
+        }
+      }
+      return {
+        y: {
+          tol,
+          rule:
+            op === "softmax"
+              ? "u·yᵢ·(factor·n + 2k + |xᵢ−max| + Σpⱼ|xⱼ−max|)"
+              : "u·(factor·n + 2k + |xᵢ−max| + Σpⱼ|xⱼ−max| + k·|y| + |lse−max|)",
+        },
+      };
+    }
+    case "cross_entropy":
+    case "nll": {
+      const logits = (op === "cross_entropy" ? i.logits : i.logp) as Tensor;
+      const [N, C] = logits.shape;
+      const target = i.target as Tensor | { data: Int32Array };
+      const per = new Float64Array(N);
+      let total = 0;
+      let sumAbs = 0;
+      for (let r = 0; r < N; r++) {
+        let picked = 0;
+        let mass = 1;
+        if (target.data instanceof Int32Array)
+          picked = Math.abs(logits.data[r * C + target.data[r]]);
+        else {
+          mass = 0;
+          for (let j = 0; j < C; j++) {
+            picked += target.data[r * C + j] * Math.abs(logits.data[r * C + j]);
+            mass += target.data[r * C + j];
+          }
+        }
+        if (op === "nll") per[r] = k * u * picked;
+        else {
+          const { lse, spread } = softmaxRow(logits.data, r * C, C);
+          per[r] = u * (mass * (factor * C + 2 * k + spread + k * Math.abs(lse)) + k * picked);
+        }
+        total += per[r];
+        sumAbs += Math.abs(op === "nll" ? picked : picked + Math.abs(lse0(logits, r, C)));
+      }
+      const reduction = a.reduction as string;
+      if (reduction === "none") {
+        return {
+          y: {
+            tol: per.map((t) => t + floor),
+            rule: "per row: u·(factor·C + 2k + Σpⱼ|xⱼ−max| + k·|lse|) + k·u·|x_target|",
+          },
+        };
+      }
+      const summed = total + factor * N * u * sumAbs;
+      const tol = Float64Array.of(
+        (reduction === "mean" ? summed / N : summed) + k * u * Math.abs(y.data[0]) + floor,
+      );
+      return {
+        y: {
+          tol,
+          rule: `Σ per-row bounds + factor·N·u·Σ|lossₙ|${reduction === "mean" ? ", over N" : ""}`,
+        },
+      };
+    }
+    case "mse": {
+      const p = (i.pred as Tensor).data;
+      const t = (i.target as Tensor).data;
+      const n = p.length;
+      if (a.reduction === "none") {
+        return {
+          y: field(
+            n,
+            `${k}·u·(p−t)² + 2u·|p−t|·max(|p|,|t|)`,
+            (j) =>
+              u *
+                (k * (p[j] - t[j]) ** 2 +
+                  2 * Math.abs(p[j] - t[j]) * Math.max(Math.abs(p[j]), Math.abs(t[j]))) +
+              floor,
+          ),
+        };
+      }
+      let s = 0;
+      for (let j = 0; j < n; j++)
+        s +=
+          (p[j] - t[j]) ** 2 + 2 * Math.abs(p[j] - t[j]) * Math.max(Math.abs(p[j]), Math.abs(t[j]));
+      const scale = a.reduction === "mean" ? 1 / n : 1;
+      return {
+        y: {
+          tol: Float64Array.of(factor * (n + k) * u * s * scale + floor),
+          rule: "factor·(n+k)·u·Σ((p−t)² + 2|p−t|·max(|p|,|t|))",
+        },
+      };
+    }
+    case "batch_norm":
+    case "layer_norm":
+      return normFields(op, i, a, out, c);
+    case "dropout": {
+      const x = (i.x as Tensor).data;
+      return {
+        y: field(
+          y.data.length,
+          `${k}·u·|x/(1−p)|`,
+          (j) => (k * u * Math.abs(x[j])) / (1 - (a.p as number)) + floor,
+        ),
+      };
+    }
+    default:
+      return { y: field(y.data.length, "exact", () => floor) };
+  }
+}
+
+function lse0(t: Tensor, r: number, C: number): number {
+  return softmaxRow(t.data, r * C, C).lse;
+}
+
+/** Normalisation: errors scale with n (the statistics) and with how far x sits from its mean
+ * relative to its spread (|x − μ| loses u·|x| when the mean is large). */
+function normFields(
+  op: OpName,
+  i: Record<string, unknown>,
+  a: Record<string, unknown>,
+  out: Record<string, Tensor>,
+  c: Ctx,
+): Fields {
+  const { u, k, factor, floor } = c;
+  const x = i.x as Tensor;
+  const gamma = (i.gamma as Tensor).data;
+  const beta = (i.beta as Tensor).data;
+  const y = out.y.data;
+  const eps = a.eps as number;
+  const byFeature = op === "batch_norm";
+  const [outer, inner] = byFeature
+    ? [x.shape[0], x.shape[1]]
+    : [x.data.length / x.shape[x.shape.length - 1], x.shape[x.shape.length - 1]];
+  const n = byFeature ? outer : inner;
+  const groups = byFeature ? inner : outer;
+  const tol = new Float64Array(y.length);
+  const fields: Fields = {};
+  for (let g = 0; g < groups; g++) {
+    const at = (j: number) => (byFeature ? j * inner + g : g * inner + j);
+    const training = !byFeature || a.training !== false;
+    let mean = 0;
+    let meanAbs = 0;
+    for (let j = 0; j < n; j++) {
+      mean += x.data[at(j)] / n;
+      meanAbs += Math.abs(x.data[at(j)]) / n;
+    }
+    let v = 0;
+    for (let j = 0; j < n; j++) v += (x.data[at(j)] - mean) ** 2 / n;
+    if (!training) {
+      mean = (i.runningMean as Tensor).data[g];
+      v = (i.runningVar as Tensor).data[g];
+      meanAbs = Math.abs(mean);
+    }
+    const s = Math.sqrt(v + eps);
+    const len = training ? factor * n : 1;
+    for (let j = 0; j < n; j++) {
+      const idx = at(j);
+      const ch = byFeature ? g : j;
+      const xhat = Math.abs(x.data[idx] - mean) / s;
+      const shift = (Math.abs(x.data[idx]) + meanAbs) / s;
+      tol[idx] =
+        u *
+          (Math.abs(gamma[ch]) * (len + 2 * k) * (1 + xhat + shift) +
+            k * (Math.abs(beta[ch]) + Math.abs(y[idx]))) +
+        floor;
+    }
+  }
+  fields.y = { tol, rule: "u·(|γ|·(factor·n + 2k)·(1 + |x̂| + (|x|+mean|x|)/σ) + k·(|β| + |y|))" };
+  if (op === "batch_norm") {
+    for (const key of ["runningMean", "runningVar"] as const) {
+      const r = out[key].data;
+      fields[key] = field(r.length, "factor·n·u·|stat| + stat error of x", (j) => {
+        let meanAbs = 0;
+        for (let b = 0; b < outer; b++) meanAbs += Math.abs(x.data[b * inner + j]) / outer;
+        const m = key === "runningMean" ? meanAbs : meanAbs * meanAbs;
+        return factor * (outer + 2 * k) * u * (Math.abs(r[j]) + m) + floor;
+      });
+    }
+  }
+  return fields;
+}
+
+/** Gradients: normwise over the reduction, componentwise for elementwise ops. */
+function vjpFields(
+  fwd: OpName,
+  i: Record<string, unknown>,
+  a: Record<string, unknown>,
+  out: Record<string, Tensor>,
+  c: Ctx,
+  n: number,
+): Fields {
+  const { u, k, factor, floor } = c;
+  const ew = elementwise[fwd];
+  const fields: Fields = {};
+  if (ew && out.y) {
+    const x = (i.x as Tensor).data;
+    const dy = (i.dy as Tensor).data;
+    const alpha = (a.alpha as number | undefined) ?? 0;
+    fields.y = field(
+      x.length,
+      "u·|dy|·(k·|f′(x)| + |x·f″(x)|)",
+      (j) =>
+        u * Math.abs(dy[j]) * (k * Math.abs(ew.d1(x[j], alpha)) + Math.abs(x[j] * ew.d2(x[j]))) +
+        floor,
+    );
+    return fields;
+  }
+  for (const [key, t] of Object.entries(out)) {
+    let max = 0;
+    for (const v of t.data) if (Number.isFinite(v)) max = Math.max(max, Math.abs(v));
+    // Normwise: a correct kernel's error is a few n·u of the gradient's largest entry; a bug
+    // (a missing term, a wrong scale, a gradient on the wrong element) is O(1) of it.
+    fields[key] = field(
+      t.data.length,
+      "factor·(n + 2k)·u·max|grad|",
+      (j) => factor * (n + 2 * k) * u * Math.max(max, Math.abs(t.data[j])) + floor,
+    );
+  }
+  return fields;
+}
+
+/**
+ * The tolerance for each output of `op` on these (float64) inputs, given the exact reference
+ * outputs. Outputs are keyed `y` for single-output ops, else by name.
+ */
+export function toleranceFields<O extends OpName>(
+  op: O,
+  inputs: Inputs<O>,
+  attrs: Attrs<O>,
+  reference: Output<O>,
+  dtype: FloatDType,
+  budget: Budget,
+): Fields {
+  const c: Ctx = {
+    u: unitRoundoff(dtype),
+    k: budget.ulps,
+    factor: budget.factor,
+    floor: minNormal(dtype),
+  };
+  const i = inputs as Record<string, unknown>;
+  const a = attrs as Record<string, unknown>;
+  const out = ("shape" in (reference as object) ? { y: reference } : reference) as Record<
+    string,
+    Tensor
+  >;
+  const fields = op.endsWith("_vjp")
+    ? vjpFields(
+        op.slice(0, -4) as OpName,
+        i,
+        a,
+        out,
+        c,
+        reductionLength(op.slice(0, -4) as OpName, i, a),
+      )
+    : forwardFields(op, i, a, out, c);
+  // Where the error analysis meets ±∞ (an infinite input, ∞·0) it says nothing: demand the
+  // exact value there instead of accepting anything.
+  for (const f of Object.values(fields)) {
+    for (let j = 0; j < f.tol.length; j++) if (!Number.isFinite(f.tol[j])) f.tol[j] = c.floor;
+  }
+  return fields;
+}

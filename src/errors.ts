@@ -1,0 +1,42 @@
+/** Every error tensorlaws throws names the op, and where it can, the argument at fault. */
+export class TensorLawsError extends Error {
+  constructor(
+    readonly op: string,
+    message: string,
+  ) {
+    super(`${op}: ${message}`);
+    this.name = new.target.name;
+  }
+}
+
+/** The caller passed something the op's contract rejects; no kernel ran. */
+export class InvalidArgumentError extends TensorLawsError {
+  constructor(
+    op: string,
+    readonly arg: string,
+    readonly reason: string,
+  ) {
+    super(op, `invalid argument '${arg}': ${reason}`);
+  }
+}
+
+/** A kernel broke the backend contract: wrong shape or dtype out, mutated input, threw, hung. */
+export class KernelContractError extends TensorLawsError {
+  constructor(
+    op: string,
+    readonly backend: string,
+    readonly reason: string,
+  ) {
+    super(op, `kernel of backend '${backend}' broke the contract: ${reason}`);
+  }
+}
+
+/** The backend has no kernel for this op; laws that need it report "not implemented". */
+export class NotImplementedError extends TensorLawsError {
+  constructor(
+    op: string,
+    readonly backend: string,
+  ) {
+    super(op, `backend '${backend}' does not implement this op`);
+  }
+}
