@@ -68,7 +68,8 @@ export interface KaimingAttrs extends InitAttrs {
   mode: FanMode;
 }
 
-/** Class indices [N] (int32) or soft targets [N, C] (rows are probability vectors). */
+/** Class indices [N] (int32) or soft targets [N, C]: non-negative weights, usually rows summing
+ * to 1; the loss is −Σ t·log_softmax(logits) either way. */
 export type Targets = IndexTensor | Tensor;
 
 export interface BatchNormInputs {

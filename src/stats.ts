@@ -36,8 +36,7 @@ function checkCount(fn: string, arg: string, n: number, min: number): void {
 // rational function of the form that is free of cancellation there.
 
 const ERF_A = [
-  3.1611237438705656, 113.86415415105016, 377.485237685302, 3209.3775891384694,
-  0.18577770618460315,
+  3.1611237438705655, 113.86415415105016, 377.485237685302, 3209.3775891384694, 0.18577770618460315,
 ];
 const ERF_B = [23.601290952344122, 244.02463793444417, 1282.6165260773723, 2844.236833439171];
 const ERFC_C = [
@@ -45,15 +44,15 @@ const ERFC_C = [
   1712.0476126340707, 2051.0783778260716, 1230.3393547979972, 2.1531153547440383e-8,
 ];
 const ERFC_D = [
-  15.744926110709835, 117.6939508913125, 537.1811018620099, 1621.3895745666903,
-  3290.7992357334597, 4362.619090143247, 3439.3676741437216, 1230.3393548037495,
+  15.744926110709835, 117.6939508913125, 537.1811018620099, 1621.3895745666903, 3290.7992357334597,
+  4362.619090143247, 3439.3676741437216, 1230.3393548037495,
 ];
 const ERFC_P = [
   0.30532663496123236, 0.36034489994980445, 0.12578172611122926, 0.016083785148742275,
   6.587491615298378e-4, 0.016315387137302097,
 ];
 const ERFC_Q = [
-  2.568520192289822, 1.8729528499234604, 0.5279051029514284, 0.06051834131244132,
+  2.568520192289822, 1.8729528499234604, 0.5279051029514285, 0.06051834131244132,
   0.0023352049762686918,
 ];
 /** Below this erf comes from a series-like rational function of x²; above, erfc is primary. */
@@ -73,10 +72,8 @@ function erfNearZero(x: number): number {
   return (x * (num + ERF_A[3])) / (den + ERF_B[3]);
 }
 
-/** erfc(y) for y > ERF_SPLIT, with full relative accuracy down to underflow. */
-function erfcAway(y: number): number {
-  if (y >= ERFC_ZERO) return 0;
-  let r: number;
+/** e^(y²)·erfc(y) for y > ERF_SPLIT: a smooth rational function, free of the exponential. */
+function erfcxAway(y: number): number {
   if (y <= 4) {
     let num = ERFC_C[8] * y;
     let den = y;
@@ -84,21 +81,31 @@ function erfcAway(y: number): number {
       num = (num + ERFC_C[i]) * y;
       den = (den + ERFC_D[i]) * y;
     }
-    r = (num + ERFC_C[7]) / (den + ERFC_D[7]);
-  } else {
-    const z = 1 / (y * y);
-    let num = ERFC_P[5] * z;
-    let den = z;
-    for (let i = 0; i < 4; i++) {
-      num = (num + ERFC_P[i]) * z;
-      den = (den + ERFC_Q[i]) * z;
-    }
-    r = (INV_SQRT_PI - (z * (num + ERFC_P[4])) / (den + ERFC_Q[4])) / y;
+    return (num + ERFC_C[7]) / (den + ERFC_D[7]);
   }
-  // exp(−y²) with y² split as s² + (y − s)(y + s), s = y rounded down to 1/16: s² is exact, so
-  // the rounding of y² (amplified by y² in the exponential) never happens.
+  const z = 1 / (y * y);
+  let num = ERFC_P[5] * z;
+  let den = z;
+  for (let i = 0; i < 4; i++) {
+    num = (num + ERFC_P[i]) * z;
+    den = (den + ERFC_Q[i]) * z;
+  }
+  return (INV_SQRT_PI - (z * (num + ERFC_P[4])) / (den + ERFC_Q[4])) / y;
+}
+
+/**
+ * exp(−y²·scale) without the rounding of y², which the exponential would amplify by y²:
+ * y² = s² + (y − s)(y + s) with s = y truncated to a multiple of 1/16, so s² is exact.
+ */
+function expNegSquare(y: number, scale: number): number {
   const s = Math.trunc(y * 16) / 16;
-  return Math.exp(-s * s) * Math.exp(-(y - s) * (y + s)) * r;
+  return Math.exp(-s * s * scale) * Math.exp(-(y - s) * (y + s) * scale);
+}
+
+/** erfc(y) for y > ERF_SPLIT, with full relative accuracy down to underflow. */
+function erfcAway(y: number): number {
+  if (y >= ERFC_ZERO) return 0;
+  return expNegSquare(y, 1) * erfcxAway(y);
 }
 
 export function erf(x: number): number {
@@ -116,11 +123,14 @@ export function erfc(x: number): number {
 }
 
 /**
- * Φ(x) = erfc(−x/√2)/2, with erfc's relative accuracy in the lower tail. (Rounding x/√2 adds
- * a relative error of about x²·2⁻⁵³ far out: 1e-13 at x = −37, where Φ is 1e-300.)
+ * Φ(x) = erfc(−x/√2)/2, with full relative accuracy in the lower tail. There the exponential
+ * is taken of x²/2 split exactly (not of (x/√2)², whose rounding would cost ~x²·2⁻⁵³).
  */
 export function normalCdf(x: number): number {
-  return 0.5 * erfc(-x * Math.SQRT1_2);
+  const t = -x * Math.SQRT1_2;
+  if (Math.abs(t) <= ERF_SPLIT) return 0.5 - 0.5 * erfNearZero(t);
+  if (t < 0) return 1 - 0.5 * erfcAway(-t);
+  return 0.5 * expNegSquare(x, 0.5) * erfcxAway(t);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -131,7 +141,9 @@ const ACKLAM_A = [
   -39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716,
   2.506628277459239,
 ];
-const ACKLAM_B = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572];
+const ACKLAM_B = [
+  -54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572,
+];
 const ACKLAM_C = [
   -0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734,
   4.374664141464968, 2.938163982698783,
@@ -168,8 +180,7 @@ function lowerQuantile(p: number): number {
   if (!(density > 1e-300)) return x;
   // Near the centre, Φ(x) − p is formed as erf(x/√2)/2 − (p − 0.5), two terms that are
   // accurate relative to x (p − 0.5 is exact there), so tiny quantiles keep relative accuracy.
-  const residual =
-    p > 0.25 ? 0.5 * erf(x * Math.SQRT1_2) - (p - 0.5) : normalCdf(x) - p;
+  const residual = p > 0.25 ? 0.5 * erf(x * Math.SQRT1_2) - (p - 0.5) : normalCdf(x) - p;
   const u = residual / density;
   return x - u / (1 + 0.5 * x * u);
 }
@@ -188,7 +199,8 @@ export function normalQuantileTwoSided(alpha: number): number {
   if (!(alpha > 0 && alpha <= 1)) {
     throw new InvalidArgumentError("normalQuantileTwoSided", "alpha", `${alpha} is not in (0, 1]`);
   }
-  return -lowerQuantile(alpha / 2);
+  // The lower quantile is ≤ 0; abs (not negation) so that alpha = 1 gives +0.
+  return Math.abs(lowerQuantile(alpha / 2));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -216,7 +228,9 @@ function stirlingSeries(x: number): number {
   // Bernoulli terms B₂ₖ / (2k(2k − 1) x^(2k−1)), k = 1..7; the next one is below 1e-19 at 15.
   return (
     (1 / 12 -
-      z * (1 / 360 - z * (1 / 1260 - z * (1 / 1680 - z * (1 / 1188 - z * (691 / 360360 - z / 156)))))) /
+      z *
+        (1 / 360 -
+          z * (1 / 1260 - z * (1 / 1680 - z * (1 / 1188 - z * (691 / 360360 - z / 156)))))) /
     x
   );
 }
@@ -339,6 +353,8 @@ function chiSquareTailQuantile(tail: number, k: number, upper: boolean): number 
   } else if (!(y > 0)) {
     y = a;
   }
+  // Only for k < 2 and astronomically small p: the quantile is below the smallest double.
+  if (y === 0) return 0;
 
   for (let iter = 0; iter < 500; iter++) {
     const t = tailAt(a, y);
@@ -355,7 +371,8 @@ function chiSquareTailQuantile(tail: number, k: number, upper: boolean): number 
       if (hi === Infinity) next = 2 * y;
       else next = lo > 0 ? Math.sqrt(lo * hi) : hi / 2;
     }
-    if (Math.abs(next - y) <= 1e-14 * y || hi - lo <= 1e-15 * hi) return 2 * next;
+    const bracketClosed = hi < Infinity && hi - lo <= 1e-15 * hi;
+    if (Math.abs(next - y) <= 1e-14 * y || bracketClosed) return 2 * next;
     y = next;
   }
   throw new Error(`chiSquareQuantile: no convergence (tail = ${tail}, k = ${k})`);
