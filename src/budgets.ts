@@ -411,6 +411,7 @@ function vjpFields(
     );
     return fields;
   }
+  if (fwd === "batch_norm" || fwd === "layer_norm") return normVjpFields(fwd, i, a, out, c);
   for (const [key, t] of Object.entries(out)) {
     let max = 0;
     for (const v of t.data) if (Number.isFinite(v)) max = Math.max(max, Math.abs(v));
@@ -423,6 +424,80 @@ function vjpFields(
     );
   }
   return fields;
+}
+
+/**
+ * Normalisation gradients: dx = γ/s·(dy − mean(dy) − x̂·mean(dy·x̂)) cancels (always for n = 2),
+ * and x̂ inherits the loss of forming x − μ, a factor (max|x| + mean|x|)/s. So the bound scales
+ * with the size of the terms, not of the result; dγ = Σdy·x̂ and dβ = Σdy are sums.
+ */
+function normVjpFields(
+  fwd: OpName,
+  i: Record<string, unknown>,
+  a: Record<string, unknown>,
+  out: Record<string, Tensor>,
+  c: Ctx,
+): Fields {
+  const { u, k, factor, floor } = c;
+  const x = i.x as Tensor;
+  const dy = (i.dy as Tensor).data;
+  const gamma = (i.gamma as Tensor).data;
+  const eps = a.eps as number;
+  const D = x.shape[x.shape.length - 1];
+  const rowsCount = x.data.length / D;
+  const byFeature = fwd === "batch_norm";
+  const [groups, n] = byFeature ? [D, rowsCount] : [rowsCount, D];
+  const at = (g: number, j: number) => (byFeature ? j * D + g : g * D + j);
+  const dx = new Float64Array(x.data.length);
+  const dgamma = new Float64Array(D);
+  const dbeta = new Float64Array(D);
+  for (let g = 0; g < groups; g++) {
+    let mean = 0;
+    let meanAbs = 0;
+    let maxAbs = 0;
+    for (let j = 0; j < n; j++) {
+      const v = x.data[at(g, j)];
+      mean += v / n;
+      meanAbs += Math.abs(v) / n;
+      maxAbs = Math.max(maxAbs, Math.abs(v));
+    }
+    let v2 = 0;
+    for (let j = 0; j < n; j++) v2 += (x.data[at(g, j)] - mean) ** 2 / n;
+    const s = Math.sqrt(v2 + eps);
+    const shift = (maxAbs + meanAbs) / s;
+    let meanDy = 0;
+    let meanDyXhat = 0;
+    for (let j = 0; j < n; j++) {
+      const xhat = (x.data[at(g, j)] - mean) / s;
+      const gj = byFeature ? gamma[g] : gamma[j];
+      meanDy += Math.abs(dy[at(g, j)] * gj) / n;
+      meanDyXhat += Math.abs(dy[at(g, j)] * gj * xhat) / n;
+    }
+    const len = factor * (n + 2 * k) * u;
+    for (let j = 0; j < n; j++) {
+      const idx = at(g, j);
+      const h = Math.abs((x.data[idx] - mean) / s);
+      const gj = Math.abs(byFeature ? gamma[g] : gamma[j]);
+      dx[idx] =
+        (len / s) * (Math.abs(dy[idx]) * gj + (1 + shift) * (meanDy * (1 + h) + h * meanDyXhat)) +
+        floor;
+      const ch = byFeature ? g : j;
+      // x̂ itself is off by about len·(1 + shift) relative; the sums add n·u.
+      dgamma[ch] += Math.abs(dy[idx]) * (len * (1 + shift) * (1 + h) + len * h);
+      dbeta[ch] += len * Math.abs(dy[idx]);
+    }
+  }
+  return {
+    dx: {
+      tol: dx,
+      rule: "factor·(n+2k)·u/s·(|γ·dyᵢ| + (1 + shift)·(mean|γdy|·(1+|x̂ᵢ|) + |x̂ᵢ|·mean|γdy·x̂|)), shift = (max|x| + mean|x|)/s",
+    },
+    dgamma: {
+      tol: dgamma.map((t) => t + floor),
+      rule: "Σ|dy|·factor·(n+2k)·u·((1 + shift)(1 + |x̂|) + |x̂|)",
+    },
+    dbeta: { tol: dbeta.map((t) => t + floor), rule: "factor·(n+2k)·u·Σ|dy|" },
+  };
 }
 
 /**
