@@ -32,18 +32,16 @@ function transpose(t: Tensor, ctx: LawContext): Tensor {
   return ctx.t([...t.shape.slice(0, r - 2), n, m], out);
 }
 
-const reductionCase = fc
-  .tuple(fc.integer({ min: 1, max: 3 }), fc.nat())
-  .chain(([rank, seed]) =>
-    fc
-      .array(fc.oneof(fc.integer({ min: 1, max: 5 }), fc.constantFrom(7, 16, 33)), {
-        minLength: rank,
-        maxLength: rank,
-      })
-      .chain((shape) =>
-        fc.tuple(tensorOf(shape, fc.oneof(moderate(100), finite32(1e6))), fc.constant(seed % rank)),
-      ),
-  );
+const reductionCase = fc.tuple(fc.integer({ min: 1, max: 3 }), fc.nat()).chain(([rank, seed]) =>
+  fc
+    .array(fc.oneof(fc.integer({ min: 1, max: 5 }), fc.constantFrom(7, 16, 33)), {
+      minLength: rank,
+      maxLength: rank,
+    })
+    .chain((shape) =>
+      fc.tuple(tensorOf(shape, fc.oneof(moderate(100), finite32(1e6))), fc.constant(seed % rank)),
+    ),
+);
 
 /** Values that stress elementwise kernels: zeros of both signs, huge and tiny, ±∞ and NaN. */
 const FINITE_EDGE = [

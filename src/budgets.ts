@@ -6,7 +6,13 @@
  * from a real library passes and a kernel with a real bug does not.
  */
 import type { Attrs, Inputs, OpName, Output } from "./contract.ts";
-import type { FloatDType, Tensor } from "./tensor.ts";
+import {
+  type AnyTensor,
+  broadcastIndex,
+  broadcastShapes,
+  type FloatDType,
+  type Tensor,
+} from "./tensor.ts";
 import { type Budget, minNormal, type ToleranceField, unitRoundoff } from "./tolerance.ts";
 
 interface Ctx {
@@ -420,7 +426,169 @@ function normFields(
   return fields;
 }
 
-/** Gradients: normwise over the reduction, componentwise for elementwise ops. */
+/**
+ * Componentwise error bounds of the backward kernels, from the magnitudes of the terms each
+ * gradient is computed from (contributed with the G1 laws). A normwise bound by max|grad| is
+ * not an upper bound where the gradient is itself a cancellation: softmax's y⊙(dy − ⟨dy, y⟩),
+ * cross-entropy's p − 1 at a confident target, a broadcast sum of gradients of both signs.
+ * A correct kernel's error there is a few n·u of the terms, not of the result.
+ */
+export function vjpTermBounds(
+  op: OpName,
+  i: Record<string, unknown>,
+  a: Record<string, unknown>,
+  u: number,
+  k: number,
+  factor: number,
+): Record<string, Float64Array> | undefined {
+  const dy = (i.dy as Tensor).data;
+  const gamma = (n: number) => u * factor * (n + 2 * k);
+  switch (op) {
+    case "add":
+    case "sub":
+    case "mul":
+    case "div": {
+      const A = i.a as Tensor;
+      const B = i.b as Tensor;
+      const shape = broadcastShapes(A.shape, B.shape) ?? [];
+      const ia = broadcastIndex(A.shape, shape);
+      const ib = broadcastIndex(B.shape, shape);
+      const sums = { da: new Float64Array(A.data.length), db: new Float64Array(B.data.length) };
+      const counts = { da: new Float64Array(A.data.length), db: new Float64Array(B.data.length) };
+      for (let o = 0; o < dy.length; o++) {
+        const [x, y, g] = [A.data[ia[o]], B.data[ib[o]], Math.abs(dy[o])];
+        const ta = op === "mul" ? g * Math.abs(y) : op === "div" ? g / Math.abs(y) : g;
+        const tb = op === "mul" ? g * Math.abs(x) : op === "div" ? (g * Math.abs(x)) / (y * y) : g;
+        sums.da[ia[o]] += ta;
+        sums.db[ib[o]] += tb;
+        counts.da[ia[o]]++;
+        counts.db[ib[o]]++;
+      }
+      return {
+        da: sums.da.map((t, j) => gamma(counts.da[j] + 1) * t),
+        db: sums.db.map((t, j) => gamma(counts.db[j] + 1) * t),
+      };
+    }
+    case "variance": {
+      // 2(x − μ)·dy/d: the mean's error, up to γ(n)·mean|x|, is what x − μ can lose.
+      const x = i.x as Tensor;
+      const axis = a.axis as number;
+      const n = x.shape[axis];
+      const inner = x.shape.slice(axis + 1).reduce((p, d) => p * d, 1);
+      const d = a.unbiased ? n - 1 : n;
+      const tol = new Float64Array(x.data.length);
+      for (let o = 0; o < x.data.length / (n * inner); o++) {
+        for (let j = 0; j < inner; j++) {
+          const at = (q: number) => o * n * inner + q * inner + j;
+          let meanAbs = 0;
+          let mean = 0;
+          for (let q = 0; q < n; q++) {
+            meanAbs += Math.abs(x.data[at(q)]) / n;
+            mean += x.data[at(q)] / n;
+          }
+          const g = Math.abs(dy[o * inner + j]);
+          for (let q = 0; q < n; q++) {
+            tol[at(q)] =
+              ((2 * g) / d) *
+              gamma(n) *
+              (Math.abs(x.data[at(q)]) + meanAbs + Math.abs(x.data[at(q)] - mean));
+          }
+        }
+      }
+      return { y: tol };
+    }
+    case "matmul": {
+      const A = i.a as Tensor;
+      const B = i.b as Tensor;
+      const r = A.shape.length;
+      const [m, kk, n] = [A.shape[r - 2], A.shape[r - 1], B.shape[r - 1]];
+      const batch = A.data.length / (m * kk);
+      const da = new Float64Array(A.data.length);
+      const db = new Float64Array(B.data.length);
+      for (let t = 0; t < batch; t++) {
+        const [oa, ob, oy] = [t * m * kk, t * kk * n, t * m * n];
+        for (let row = 0; row < m; row++) {
+          for (let p = 0; p < kk; p++) {
+            for (let col = 0; col < n; col++) {
+              const g = Math.abs(dy[oy + row * n + col]);
+              da[oa + row * kk + p] += g * Math.abs(B.data[ob + p * n + col]);
+              db[ob + p * n + col] += g * Math.abs(A.data[oa + row * kk + p]);
+            }
+          }
+        }
+      }
+      return { da: da.map((v) => gamma(n + 1) * v), db: db.map((v) => gamma(m + 1) * v) };
+    }
+    case "softmax":
+    case "log_softmax":
+    case "logsumexp":
+    case "cross_entropy": {
+      const x = (op === "cross_entropy" ? i.logits : i.x) as Tensor;
+      const n = x.shape[x.shape.length - 1];
+      const rows = x.data.length / n;
+      const tol = new Float64Array(x.data.length);
+      const target = i.target as AnyTensor | undefined;
+      for (let r = 0; r < rows; r++) {
+        const off = r * n;
+        let m = Number.NEGATIVE_INFINITY;
+        for (let j = 0; j < n; j++) m = Math.max(m, x.data[off + j]);
+        let s = 0;
+        for (let j = 0; j < n; j++) s += Math.exp(x.data[off + j] - m);
+        const y = Array.from({ length: n }, (_, j) => Math.exp(x.data[off + j] - m) / s);
+        let spread = 0;
+        let far = 0;
+        for (let j = 0; j < n; j++) {
+          spread += y[j] * Math.abs(x.data[off + j] - m);
+          far = Math.max(far, Math.abs(x.data[off + j] - m));
+        }
+        // Relative error of a computed probability (the forward softmax budget's row factor).
+        const R = factor * n + 2 * k + spread + far;
+        let yAbsDy = 0;
+        let absDy = 0;
+        for (let j = 0; j < n; j++) {
+          yAbsDy += y[j] * Math.abs(dy[off + j] ?? 0);
+          absDy += Math.abs(dy[off + j] ?? 0);
+        }
+        for (let j = 0; j < n; j++) {
+          const idx = off + j;
+          if (op === "softmax")
+            tol[idx] = 2 * u * (R + factor * n) * y[j] * (Math.abs(dy[idx]) + 2 * yAbsDy);
+          else if (op === "log_softmax")
+            tol[idx] = 2 * u * (k * Math.abs(dy[idx]) + (R + factor * n) * y[j] * absDy);
+          else if (op === "logsumexp") tol[idx] = 2 * u * R * y[j] * Math.abs(dy[r]);
+          else {
+            const reduction = a.reduction as string;
+            const g = Math.abs(
+              reduction === "none" ? dy[r] : reduction === "sum" ? dy[0] : dy[0] / rows,
+            );
+            let t = 0;
+            let mass = 1;
+            if (target && target.data instanceof Int32Array) t = target.data[r] === j ? 1 : 0;
+            else if (target) {
+              t = Math.abs(target.data[idx]);
+              mass = 0;
+              for (let q = 0; q < n; q++) mass += target.data[off + q];
+            }
+            tol[idx] = 2 * u * g * (R + factor * n + 4 * k) * (y[j] * mass + t);
+          }
+        }
+      }
+      return { y: tol };
+    }
+    case "mse": {
+      const p = (i.pred as Tensor).data;
+      const t = (i.target as Tensor).data;
+      const reduction = a.reduction as string;
+      const g = (j: number) =>
+        Math.abs(reduction === "none" ? dy[j] : reduction === "sum" ? dy[0] : dy[0] / p.length);
+      return { y: Float64Array.from(p, (v, j) => 4 * k * u * 2 * Math.abs(v - t[j]) * g(j)) };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** Gradients: componentwise for elementwise ops and where the terms are known, else normwise. */
 function vjpFields(
   fwd: OpName,
   i: Record<string, unknown>,
@@ -447,15 +615,23 @@ function vjpFields(
     return fields;
   }
   if (fwd === "batch_norm" || fwd === "layer_norm") return normVjpFields(fwd, i, a, out, c);
+  const terms = vjpTermBounds(fwd, i, a, u, k, factor);
   for (const [key, t] of Object.entries(out)) {
     let max = 0;
     for (const v of t.data) if (Number.isFinite(v)) max = Math.max(max, Math.abs(v));
     // Normwise: a correct kernel's error is a few n·u of the gradient's largest entry; a bug
     // (a missing term, a wrong scale, a gradient on the wrong element) is O(1) of it.
+    const term = terms?.[key];
     fields[key] = field(
       t.data.length,
-      "factor·(n + 2k)·u·max|grad|",
-      (j) => factor * (n + 2 * k) * u * Math.max(max, Math.abs(t.data[j])) + floor,
+      term
+        ? "max(factor·(n + 2k)·u·max|grad|, u·(factor·n + 2k)·Σ|terms|)"
+        : "factor·(n + 2k)·u·max|grad|",
+      (j) =>
+        Math.max(
+          factor * (n + 2 * k) * u * Math.max(max, Math.abs(t.data[j])),
+          term ? term[j] : 0,
+        ) + floor,
     );
   }
   return fields;
