@@ -13,9 +13,11 @@ import {
   type FloatDType,
   type Tensor,
 } from "./tensor.ts";
-import { type Budget, minNormal, type ToleranceField, unitRoundoff } from "./tolerance.ts";
+import { type Budget, minNormal, type ToleranceField, ulpOf, unitRoundoff } from "./tolerance.ts";
 
 interface Ctx {
+  /** One ULP of the backend's dtype at |y|. */
+  ulp: (y: number) => number;
   u: number;
   k: number;
   factor: number;
@@ -142,7 +144,7 @@ function forwardFields(
   out: Record<string, Tensor>,
   c: Ctx,
 ): Fields {
-  const { u, k, factor, floor } = c;
+  const { u, k, factor, floor, ulp } = c;
   const y = out.y;
   const ew = elementwise[op];
   if (ew) {
@@ -151,9 +153,10 @@ function forwardFields(
     return {
       y: field(
         y.data.length,
-        `u·(${k}·|f(x)| + |x·f′(x)|) + library allowance`,
+        `${k} ULP(f(x)) + u·|x·f′(x)| + library allowance`,
         (j) =>
-          u * (k * Math.abs(y.data[j]) + Math.abs(x[j] * ew.d1(x[j], alpha))) +
+          k * ulp(y.data[j]) +
+          u * Math.abs(x[j] * ew.d1(x[j], alpha)) +
           libraryAllowance(op, x[j], undefined, u, k) +
           floor,
       ),
@@ -164,7 +167,7 @@ function forwardFields(
     case "sub":
     case "mul":
     case "div":
-      return { y: field(y.data.length, `${k}·u·|y|`, (j) => k * u * Math.abs(y.data[j]) + floor) };
+      return { y: field(y.data.length, `${k} ULP(y)`, (j) => k * ulp(y.data[j]) + floor) };
     case "max":
       return { y: field(y.data.length, "exact", () => 0) };
     case "sum":
@@ -246,7 +249,8 @@ function forwardFields(
           tol[idx] =
             op === "softmax"
               ? u * Math.abs(y.data[idx]) * (rowErr + d) + floor
-              : u * (rowErr + d + k * Math.abs(y.data[idx]) + Math.abs(lse - m)) + floor;
+              : u * (rowErr + d + k * Math.abs(y.data[idx]) + Math.abs(lse - m) + Math.abs(lse)) +
+                floor;
         }
       }
       return {
@@ -255,7 +259,7 @@ function forwardFields(
           rule:
             op === "softmax"
               ? "u·yᵢ·(factor·n + 2k + |xᵢ−max| + Σpⱼ|xⱼ−max|)"
-              : "u·(factor·n + 2k + |xᵢ−max| + Σpⱼ|xⱼ−max| + k·|y| + |lse−max|)",
+              : "u·(factor·n + 2k + |xᵢ−max| + Σpⱼ|xⱼ−max| + k·|y| + |lse−max| + |lse|)",
         },
       };
     }
@@ -724,6 +728,7 @@ export function toleranceFields<O extends OpName>(
   budget: Budget,
 ): Fields {
   const c: Ctx = {
+    ulp: (y) => ulpOf(y, dtype),
     u: unitRoundoff(dtype),
     k: budget.ulps,
     factor: budget.factor,

@@ -23,6 +23,14 @@ export function minNormal(dtype: FloatDType): number {
   return dtype === "float32" ? 2 ** -126 : 2 ** -1022;
 }
 
+/** The spacing of `dtype`'s floats at |x| (one ULP): 2^(e − 23) for float32, 2^(e − 52) for float64. */
+export function ulpOf(x: number, dtype: FloatDType): number {
+  const a = Math.abs(x);
+  const [mant, min] = dtype === "float32" ? [23, 2 ** -149] : [52, 2 ** -1074];
+  if (!Number.isFinite(a) || a === 0) return min;
+  return Math.max(min, 2 ** (Math.floor(Math.log2(a)) - mant));
+}
+
 /** Distance in units in the last place of `dtype` between two finite numbers. */
 export function ulpDistance(a: number, b: number, dtype: FloatDType): number {
   if (a === b) return 0;
