@@ -2,7 +2,7 @@
  * Known-bad activation kernels: each is a bug that shipped (or nearly) in a real library or
  * tutorial, in float32 like the kernels they imitate.
  */
-import { erfc } from "../cpu/erf.ts";
+import { erfc } from "../stats.ts";
 import { arrayFor, type Tensor } from "../tensor.ts";
 import { type Mutant, mutant } from "./mutant.ts";
 

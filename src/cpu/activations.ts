@@ -1,6 +1,7 @@
 /** relu, leaky_relu, sigmoid, tanh, gelu, silu and their gradients. */
+
+import { erfc } from "../stats.ts";
 import { type CpuKernels, type Ctx, mapUnary, mapUnaryVjp } from "./common.ts";
-import { erfc } from "./erf.ts";
 
 type ActivationOp =
   | "relu"

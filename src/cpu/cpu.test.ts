@@ -2,8 +2,8 @@ import { describe, expect, it } from "vitest";
 import { call } from "../call.ts";
 import type { Backend } from "../contract.ts";
 import { dropMask } from "../random.ts";
+import { erf, erfc } from "../stats.ts";
 import { indices, scalar, type Tensor, tensor } from "../tensor.ts";
-import { erf, erfc } from "./erf.ts";
 import { cpu, cpu32 } from "./index.ts";
 
 const t = (shape: number[], values: number[]): Tensor => tensor("float64", shape, values);
