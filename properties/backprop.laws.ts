@@ -948,7 +948,12 @@ export const backpropLaws: Law[] = [
     note: "Notes 002 and 003: normalisation couples the elements of a group, so its gradient has mean and projection terms that are easy to drop; dropout's backward must replay the forward's mask and scale.",
     ops: vjpOps(["batch_norm", "layer_norm", "dropout"]),
     async check(ctx) {
-      for (const cases of [batchNormCase, layerNormCase, dropoutCase]) {
+      // The float64 reference draws Philox masks; a backend with its own generator cannot match
+      // them, and E5 checks its backward against its own forward's mask instead.
+      const philox = ctx.backend.rng === "philox4x32-10";
+      for (const cases of philox
+        ? [batchNormCase, layerNormCase, dropoutCase]
+        : [batchNormCase, layerNormCase]) {
         await ctx.property(cases, (c) => checkGradient(ctx, c));
       }
     },
@@ -1029,7 +1034,8 @@ export const backpropLaws: Law[] = [
           const f = await tape.op(
             "dropout",
             { x: await tape.op("tanh", { x: bn }, {}) },
-            { p: 0.25, seed, training: true },
+            // Masks are comparable with the reference only for Philox backends (see G1f).
+            { p: ctx.backend.rng === "philox4x32-10" ? 0.25 : 0, seed, training: true },
           );
           const h = await tape.op("add", { a, b: f }, {});
           if (checkPre)
