@@ -5,6 +5,7 @@
 
 import { allLaws } from "../properties/index.ts";
 import { builtinBackends, loadBackend, reference } from "./backends.ts";
+import { allMutants } from "./buggy/index.ts";
 import type { Backend } from "./contract.ts";
 import { envOptions, type LawResult, runLaw } from "./law.ts";
 
@@ -15,7 +16,25 @@ const mark: Record<LawResult["status"], string> = {
   "not applicable": "·",
 };
 
+/** `--list`: the catalogue of laws as a Markdown table (id, claim, the note it encodes). */
+function listLaws(): void {
+  console.log("| id | law | why (note) |\n|---|---|---|");
+  for (const law of allLaws) console.log(`| ${law.id} | ${law.title} | ${law.note} |`);
+}
+
+/** `--mutants`: the known-bad kernels and the laws that must reject each. */
+function listMutants(): void {
+  console.log("| known-bad backend | bug | rejected by |\n|---|---|---|");
+  for (const m of allMutants)
+    console.log(`| ${m.backend.name} | ${m.bug} | ${m.caughtBy.join(", ")} |`);
+}
+
 async function main(argv: string[]): Promise<number> {
+  if (argv.includes("--list") || argv.includes("--mutants")) {
+    if (argv.includes("--list")) listLaws();
+    else listMutants();
+    return 0;
+  }
   const backends: Backend[] = [...builtinBackends()];
   for (const path of argv) backends.push(await loadBackend(path));
   const options = envOptions(reference);
