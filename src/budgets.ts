@@ -68,6 +68,7 @@ function libraryAllowance(
   dy: number | undefined,
   u: number,
   k: number,
+  floor: number,
 ): number {
   const s = sig(x);
   const tolSigma = u * (k * s + Math.abs(x) * s * sig(-x));
@@ -78,7 +79,11 @@ function libraryAllowance(
     case "sigmoid":
       return g * Math.abs(1 - 2 * s) * tolSigma;
     case "silu":
-      return g * Math.abs(1 + x - 2 * x * s) * tolSigma;
+      // x/(1 + e⁻ˣ) flushes to ±0 once σ(x) is subnormal (x < −87.3) while x·σ(x) is still
+      // normal: the flush is the minimum normal scaled by |x|.
+      return dy === undefined
+        ? floor * Math.max(1, Math.abs(x))
+        : g * (Math.abs(1 + x - 2 * x * s) * tolSigma + floor * Math.max(1, Math.abs(x)));
     case "tanh": {
       const t = Math.tanh(x);
       return g * 2 * Math.abs(t) * u * (k * Math.abs(t) + Math.abs(x) / Math.cosh(x) ** 2);
@@ -157,7 +162,7 @@ function forwardFields(
         (j) =>
           k * ulp(y.data[j]) +
           u * Math.abs(x[j] * ew.d1(x[j], alpha)) +
-          libraryAllowance(op, x[j], undefined, u, k) +
+          libraryAllowance(op, x[j], undefined, u, k, floor) +
           floor,
       ),
     };
@@ -193,9 +198,13 @@ function forwardFields(
         if (op === "sum") tol[o] = nu * sa + k * u * Math.abs(y.data[o]);
         else if (op === "mean") tol[o] = (nu * sa) / n + k * u * Math.abs(y.data[o]);
         else {
-          // Two-pass and Welford: n·u relative to the spread, plus the square of the mean's error.
+          // Two-pass: n·u relative to the spread, plus the square of the mean's error. Welford and
+          // Chan's merge add n·u·κ relative, κ = mean|x|/σ (Chan, Golub & LeVeque 1983); the
+          // one-pass E[x²] − E[x]² loses n·u·κ², which stays outside.
           const div = a.unbiased ? n - 1 : n;
-          tol[o] = (nu * dev + n * (nu * (sa / n)) ** 2) / div + k * u * Math.abs(y.data[o]);
+          const welford = nu * (sa / n) * Math.sqrt(n * dev);
+          tol[o] =
+            (nu * dev + welford + n * (nu * (sa / n)) ** 2) / div + k * u * Math.abs(y.data[o]);
         }
         tol[o] += floor;
       }
@@ -204,7 +213,7 @@ function forwardFields(
           tol,
           rule:
             op === "variance"
-              ? `factor·n·u·(Σ(x−μ)² + n·(factor·n·u·mean|x|)²)/(n or n−1) + ${k}·u·|y|`
+              ? `factor·n·u·(Σ(x−μ)² + mean|x|·√(n·Σ(x−μ)²) + n·(factor·n·u·mean|x|)²)/(n or n−1) + ${k}·u·|y|`
               : `factor·n·u·Σ|x|${op === "mean" ? "/n" : ""} + ${k}·u·|y|`,
         },
       };
@@ -613,7 +622,7 @@ function vjpFields(
       "u·|dy|·(k·|f′(x)| + |x·f″(x)|) + library allowance",
       (j) =>
         u * Math.abs(dy[j]) * (k * Math.abs(ew.d1(x[j], alpha)) + Math.abs(x[j] * ew.d2(x[j]))) +
-        libraryAllowance(fwd, x[j], dy[j], u, k) +
+        libraryAllowance(fwd, x[j], dy[j], u, k, floor) +
         floor,
     );
     return fields;
