@@ -62,7 +62,7 @@ export class LawViolation extends Error {
 }
 
 export interface RunOptions {
-  /** fast-check runs per property (default 40, or TENSORLAWS_RUNS). */
+  /** fast-check runs per property (default 100, or TENSORLAWS_RUNS). */
   numRuns?: number;
   /** Seed for every property and random draw (default 20261122, or TENSORLAWS_SEED). */
   seed?: number;
@@ -89,7 +89,7 @@ export class LawContext {
   ) {
     this.dtype = backend.dtype;
     this.u = unitRoundoff(backend.dtype);
-    this.numRuns = options.numRuns ?? 40;
+    this.numRuns = options.numRuns ?? 100;
     this.seed = options.seed ?? 20261122;
   }
 
