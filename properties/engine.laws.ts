@@ -289,5 +289,3 @@ export const engineLaws: Law[] = [
     },
   },
 ];
-
-export type { Shaped };

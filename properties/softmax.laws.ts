@@ -7,6 +7,7 @@
  */
 import fc from "fast-check";
 import {
+  arrayOf,
   classIndices,
   finite32,
   finiteLogits,
@@ -21,7 +22,7 @@ import { normalAt, uniformAt } from "../src/random.ts";
 import { ALPHA } from "../src/stats.ts";
 import { indices, type Tensor } from "../src/tensor.ts";
 import { minNormal } from "../src/tolerance.ts";
-import { arrayOf, fsum, HOST, hostLse, Trail } from "./likelihood.laws.ts";
+import { fsum, HOST, hostLse, Trail } from "../src/trail.ts";
 
 /** Sum of each row of a row-major [rows, n] array. */
 function rowSums(data: ArrayLike<number>, n: number): number[] {

@@ -82,3 +82,8 @@ export function probabilityVector(n: number): fc.Arbitrary<number[]> {
     return total === 0 ? w.map(() => 1 / n) : w.map((x) => x / total);
   });
 }
+
+/** An array whose length is uniform in [min, max] (fast-check's default favours short ones). */
+export function arrayOf<T>(elem: fc.Arbitrary<T>, min: number, max: number): fc.Arbitrary<T[]> {
+  return fc.integer({ min, max }).chain((n) => fc.array(elem, { minLength: n, maxLength: n }));
+}
