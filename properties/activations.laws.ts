@@ -8,7 +8,7 @@
  */
 import fc from "fast-check";
 import { between, finite32, moderate, tensorOf } from "../src/arbitraries.ts";
-import type { Attrs, LeakyAttrs, OpName } from "../src/contract.ts";
+import type { Attrs, LeakyAttrs } from "../src/contract.ts";
 import { activationGain } from "../src/gain.ts";
 import type { Law, LawContext } from "../src/law.ts";
 import { type Tensor, tensor } from "../src/tensor.ts";
@@ -22,9 +22,6 @@ const F32_MAX = 3.4028234663852886e38;
 
 /** Φ's absolute error in float64 finite differences of a forward (as in src/budgets.ts). */
 const PHI_ULPS = 4;
-
-const sigma = (x: number): number =>
-  x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
 
 /**
  * Calls the activation and compares it with the float64 reference within the op's budget

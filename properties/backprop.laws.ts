@@ -31,15 +31,7 @@ import type { Law, LawContext } from "../src/law.ts";
 import { activate, forwardMlp, type Mlp, mlp, sgdStep } from "../src/nn.ts";
 import { normalAt } from "../src/random.ts";
 import { ALPHA, normalQuantileTwoSided } from "../src/stats.ts";
-import {
-  type AnyTensor,
-  broadcastIndex,
-  broadcastShapes,
-  cast,
-  indices,
-  type Tensor,
-  tensor,
-} from "../src/tensor.ts";
+import { type AnyTensor, cast, indices, type Tensor, tensor } from "../src/tensor.ts";
 import { budgetFor } from "../src/tolerance.ts";
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
  * I. The engine itself [notes 003, 004]: the kernels every other law stands on.
  */
 import fc from "fast-check";
-import { finite32, moderate, type Shaped, tensorOf } from "../src/arbitraries.ts";
+import { finite32, moderate, tensorOf } from "../src/arbitraries.ts";
 import type { OpName } from "../src/contract.ts";
 import type { Law, LawContext } from "../src/law.ts";
 import { indices, type Tensor } from "../src/tensor.ts";

@@ -627,7 +627,7 @@ function vjpFields(
     );
     return fields;
   }
-  if (fwd === "batch_norm" || fwd === "layer_norm") return normVjpFields(fwd, i, a, out, c);
+  if (fwd === "batch_norm" || fwd === "layer_norm") return normVjpFields(fwd, i, a, c);
   const terms = vjpTermBounds(fwd, i, a, u, k, factor);
   for (const [key, t] of Object.entries(out)) {
     let max = 0;
@@ -659,7 +659,6 @@ function normVjpFields(
   fwd: OpName,
   i: Record<string, unknown>,
   a: Record<string, unknown>,
-  out: Record<string, Tensor>,
   c: Ctx,
 ): Fields {
   const { u, k, factor, floor } = c;
