@@ -4,6 +4,7 @@ import { activationLaws } from "./activations.laws.ts";
 import { backpropLaws } from "./backprop.laws.ts";
 import { dropoutLaws } from "./dropout.laws.ts";
 import { engineLaws } from "./engine.laws.ts";
+import { goldenLaws } from "./golden.laws.ts";
 import { initLaws } from "./init.laws.ts";
 import { likelihoodLaws } from "./likelihood.laws.ts";
 import { normalizationLaws } from "./normalization.laws.ts";
@@ -20,4 +21,5 @@ export const allLaws: readonly Law[] = [
   ...backpropLaws,
   ...regularizationLaws,
   ...engineLaws,
+  ...goldenLaws,
 ];

@@ -288,8 +288,11 @@ function forwardFields(
         else {
           mass = 0;
           for (let j = 0; j < C; j++) {
-            picked += target.data[r * C + j] * Math.abs(logits.data[r * C + j]);
-            mass += target.data[r * C + j];
+            const t = target.data[r * C + j];
+            // A class with no target mass contributes nothing, even at a −∞ logit (not 0·∞).
+            if (t === 0) continue;
+            picked += t * Math.abs(logits.data[r * C + j]);
+            mass += t;
           }
         }
         if (op === "nll") per[r] = k * u * picked;
