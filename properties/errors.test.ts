@@ -2,8 +2,8 @@
  * Bad input gets a clear, typed error naming the op and the argument, before any kernel runs;
  * a kernel that breaks the contract is reported, never trusted.
  */
-import { describe, expect, test } from "vitest";
-import { backendsUnderTest } from "../src/backends.ts";
+import { afterAll, describe, expect, test } from "vitest";
+import { backendsUnderTest, disposeAll } from "../src/backends.ts";
 import { call } from "../src/call.ts";
 import type { Backend, OpName } from "../src/contract.ts";
 import { cpu32 } from "../src/cpu/index.ts";
@@ -11,6 +11,8 @@ import { InvalidArgumentError, KernelContractError, NotImplementedError } from "
 import { type FloatDType, indices, type Tensor, tensor } from "../src/tensor.ts";
 
 const backends = await backendsUnderTest();
+// The WebGPU device keeps the process alive until it is destroyed.
+afterAll(() => disposeAll(backends));
 
 interface BadCase {
   what: string;

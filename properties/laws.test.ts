@@ -2,12 +2,14 @@
  * Runs every law against every backend under test. Test names are the laws' sentences, so
  * `vitest` reads as the documentation of what each backend obeys.
  */
-import { describe, test } from "vitest";
-import { backendsUnderTest, reference } from "../src/backends.ts";
+import { afterAll, describe, test } from "vitest";
+import { backendsUnderTest, disposeAll, reference } from "../src/backends.ts";
 import { envOptions, runLaw } from "../src/law.ts";
 import { allLaws } from "./index.ts";
 
 const backends = await backendsUnderTest();
+// The WebGPU device keeps the process alive until it is destroyed.
+afterAll(() => disposeAll(backends));
 const options = envOptions(reference);
 const topics = [...new Set(allLaws.map((l) => l.topic))];
 

@@ -1,13 +1,75 @@
-/** Which backends a run covers: the built-ins, plus a module named by TENSORLAWS_BACKEND. */
+/**
+ * Which backends a run covers: the built-ins (cpu, cpu32 and, where an adapter exists, webgpu),
+ * plus a module named by TENSORLAWS_BACKEND.
+ *
+ * Environment: TENSORLAWS_WEBGPU=1 adds the WebGPU backend (opt-in while its kernels are being
+ * written); TENSORLAWS_REQUIRE_GPU=1 makes a missing WebGPU adapter an error. Without VK_ICD_FILENAMES, a
+ * machine with no hardware adapter falls back to Chromium's SwiftShader when it is installed
+ * (src/webgpu/index.ts).
+ */
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Backend } from "./contract.ts";
 import { cpu, cpu32 } from "./cpu/index.ts";
+import { createWebGpuBackend, describeAdapter } from "./webgpu/index.ts";
 
 export const reference: Backend = cpu;
 
+/** The CPU backends (synchronous, always there). */
 export function builtinBackends(): Backend[] {
   return [cpu, cpu32];
+}
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * cpu, cpu32 and, when an adapter exists, webgpu; otherwise `noAdapter` says loudly why the
+ * WebGPU laws will not run. Dispose the result with `disposeAll` (a live device keeps Node up).
+ */
+export async function allBuiltinBackends(
+  env: Env = process.env,
+): Promise<{ backends: Backend[]; noAdapter?: string }> {
+  const backends = builtinBackends();
+  // Opt-in until every kernel of the contract has a WGSL implementation (issue 4): then CI
+  // installs SwiftShader and runs it by default.
+  if (env.TENSORLAWS_WEBGPU !== "1" && env.TENSORLAWS_REQUIRE_GPU !== "1") return { backends };
+  try {
+    const webgpu = await createWebGpuBackend();
+    if (webgpu) return { backends: [...backends, webgpu] };
+    return {
+      backends,
+      noAdapter:
+        "no WebGPU adapter was found (on Linux without a GPU: apt-get install chromium " +
+        "libvulkan1, for SwiftShader at /usr/lib/chromium/vk_swiftshader_icd.json)",
+    };
+  } catch (e) {
+    return {
+      backends,
+      noAdapter: `creating the WebGPU backend failed: ${e instanceof Error ? e.message : String(e)}`,
+    };
+  }
+}
+
+/** Frees every backend's device resources (the WebGPU device, above all). */
+export async function disposeAll(backends: readonly Backend[]): Promise<void> {
+  for (const b of backends) await b.dispose?.();
+}
+
+/** The one-line description of each backend, with the GPU adapter where there is one. */
+export function describeBackend(b: Backend): string {
+  const info = (b as { adapterInfo?: Parameters<typeof describeAdapter>[0] }).adapterInfo;
+  return info ? `${b.name} ${b.dtype} on ${describeAdapter(info)}` : `${b.name} ${b.dtype}`;
+}
+
+function warnNoAdapter(reason: string, env: Env): void {
+  if (env.TENSORLAWS_REQUIRE_GPU === "1") {
+    throw new Error(`TENSORLAWS_REQUIRE_GPU=1 but ${reason}`);
+  }
+  const line = "=".repeat(78);
+  console.warn(
+    `${line}\nNO WEBGPU ADAPTER: the WebGPU laws did not run.\n${reason}.\n` +
+      `Set TENSORLAWS_REQUIRE_GPU=1 to make this an error.\n${line}`,
+  );
 }
 
 function isBackend(v: unknown): v is Backend {
@@ -32,13 +94,16 @@ export async function loadBackend(path: string): Promise<Backend> {
   return value;
 }
 
-export async function backendsUnderTest(
-  env: Record<string, string | undefined> = process.env,
-): Promise<Backend[]> {
+/**
+ * The backends a test run covers: the built-ins (with a loud banner, or an error under
+ * TENSORLAWS_REQUIRE_GPU=1, when WebGPU is missing) plus TENSORLAWS_BACKEND's module;
+ * TENSORLAWS_ONLY=1 runs that module alone. Dispose them with `disposeAll` when done.
+ */
+export async function backendsUnderTest(env: Env = process.env): Promise<Backend[]> {
   const extra = env.TENSORLAWS_BACKEND;
-  if (extra) {
-    const mine = await loadBackend(extra);
-    return env.TENSORLAWS_ONLY === "1" ? [mine] : [...builtinBackends(), mine];
-  }
-  return builtinBackends();
+  const mine = extra ? [await loadBackend(extra)] : [];
+  if (extra && env.TENSORLAWS_ONLY === "1") return mine;
+  const { backends, noAdapter } = await allBuiltinBackends(env);
+  if (noAdapter) warnNoAdapter(noAdapter, env);
+  return [...backends, ...mine];
 }

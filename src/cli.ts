@@ -4,7 +4,13 @@
  */
 
 import { allLaws } from "../properties/index.ts";
-import { builtinBackends, loadBackend, reference } from "./backends.ts";
+import {
+  allBuiltinBackends,
+  describeBackend,
+  disposeAll,
+  loadBackend,
+  reference,
+} from "./backends.ts";
 import { allMutants } from "./buggy/index.ts";
 import type { Backend } from "./contract.ts";
 import { envOptions, type LawResult, runLaw } from "./law.ts";
@@ -35,12 +41,26 @@ async function main(argv: string[]): Promise<number> {
     else listMutants();
     return 0;
   }
-  const backends: Backend[] = [...builtinBackends()];
-  for (const path of argv) backends.push(await loadBackend(path));
+  const builtin = await allBuiltinBackends();
+  if (builtin.noAdapter) {
+    if (process.env.TENSORLAWS_REQUIRE_GPU === "1") throw new Error(builtin.noAdapter);
+    console.warn(`NO WEBGPU ADAPTER: the WebGPU laws did not run (${builtin.noAdapter})\n`);
+  }
+  const backends: Backend[] = [...builtin.backends];
+  try {
+    for (const path of argv) backends.push(await loadBackend(path));
+    return await runAll(backends);
+  } finally {
+    // A live WebGPU device keeps Node running.
+    await disposeAll(backends);
+  }
+}
+
+async function runAll(backends: readonly Backend[]): Promise<number> {
   const options = envOptions(reference);
   const start = performance.now();
   console.log(
-    `tensorlaws: ${allLaws.length} laws × ${backends.length} backends (${backends.map((b) => `${b.name} ${b.dtype}`).join(", ")}); seed ${options.seed ?? 20261122}\n`,
+    `tensorlaws: ${allLaws.length} laws × ${backends.length} backends (${backends.map(describeBackend).join(", ")}); seed ${options.seed ?? 20261122}\n`,
   );
   const failures: LawResult[] = [];
   const counts = new Map<string, Record<LawResult["status"], number>>(

@@ -1,0 +1,295 @@
+/**
+ * Batched matrix product [..., m, k] × [..., k, n] → [..., m, n] and its gradient, in one tiled
+ * kernel specialised on how each operand is laid out.
+ *
+ * Tiling: each workgroup (8 × 8 threads) owns a 32 × 32 tile of C and walks k in steps of 16.
+ * Per step the 64 threads cooperatively copy a 32 × 16 slice of op(A) and a 16 × 32 slice of
+ * op(B) into workgroup memory (2 KiB each; two vec4 loads, or eight float loads, per thread per
+ * operand), then every thread accumulates a 4 × 4 block of C in registers: per k, one vec4 of A
+ * (its 4 rows) and one of B (its 4 columns) from shared memory feed 16 multiply-adds.
+ * Global traffic: each element of A is read n/32 times and each of B m/32 times, 8/32 bytes per
+ * multiply-add instead of the 8 of one thread per output; shared-memory traffic is 2 words per
+ * 16 multiply-adds. (TF.js's WebGPU matmul uses the same 8 × 8 × (4 × 4) shape.)
+ * Why not 16 × 16 threads and 64 × 64 tiles: measured on SwiftShader (the CI adapter), a
+ * 256-thread workgroup with barriers costs about 4× as much to launch as a 64-thread one
+ * (~320 µs against ~80 µs), which made the 64 × 64 tile 1.3–2× slower on skinny and small
+ * products and no faster at 512³; on a discrete GPU 32 × 32 tiles also give 4× as many
+ * workgroups to spread over the SMs at 512³ (256, against 64). 8 × 8 outputs per thread made
+ * SwiftShader's shader compiler use gigabytes of memory; unrolling the k loop did not help.
+ *
+ * Layout specialisations (one pipeline per combination, by the key):
+ *  - transpose flags tA, tB: op(A) = Aᵀ reads A stored [K, M], op(B) = Bᵀ reads B stored [N, K].
+ *    The gradient dA = dY·Bᵀ and dB = Aᵀ·dY are the same kernel with a flag set: no transpose is
+ *    ever materialised, on the host or on the GPU;
+ *  - vec4 flags: an operand whose stored rows have a length divisible by 4 is read as vec4
+ *    (every row, and every batch, then starts on a 16-byte boundary, and a vec4 is either wholly
+ *    inside the matrix or wholly outside it); C is written as vec4 when n is divisible by 4.
+ *
+ * Every size is correct: loads outside the matrix read zeros, and stores outside it are skipped.
+ * A zero-filled k-tail contributes 0 · (−0) = −0 to each sum, and the sums start from −0, so an
+ * exact −0 result (−0 · 1) survives, as in a sequential sum (+0 padding would turn it into +0).
+ * Batches run along the grid's z dimension; grids beyond the device's per-dimension limit are
+ * split into several dispatches of the same call.
+ */
+import type { Kernels } from "../contract.ts";
+import type { Tensor } from "../tensor.ts";
+import type { GpuRuntime } from "./runtime.ts";
+
+/** Threads per side of a workgroup, outputs per thread per side (a multiple of 4), k-step. */
+const THREADS = 8;
+const PER = 4;
+const TK = 16;
+/** Output tile (rows × columns) per workgroup. */
+const TILE = THREADS * PER;
+/** vec4 slots per operand slice in shared memory, and per thread to fill them. */
+const SLOTS = (TILE * TK) / 4;
+const SLOTS_PER_THREAD = SLOTS / (THREADS * THREADS);
+
+interface Spec {
+  /** op(A) = Aᵀ: A is stored [K, M]. */
+  ta: boolean;
+  /** op(B) = Bᵀ: B is stored [N, K]. */
+  tb: boolean;
+  /** A, B read as vec4; C written as vec4. */
+  va: boolean;
+  vb: boolean;
+  vc: boolean;
+}
+
+const keyOf = (s: Spec) =>
+  `matmul:${s.ta ? "T" : "N"}${s.tb ? "T" : "N"}:${[s.va, s.vb, s.vc].map((v) => (v ? "4" : "1")).join("")}`;
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/**
+ * WGSL copying one operand's slice into shared memory as [TK][TILE/4] vec4s. `outer` is the
+ * operand's non-k dimension (rows of A, columns of B), `origin` its first index in the tile.
+ * The slice is SLOTS groups of 4 floats, SLOTS_PER_THREAD per thread, consecutive threads on
+ * consecutive groups. When k runs along the stored rows (A not transposed, B transposed), a
+ * group is 4 k's of one outer index, scattered into 4 vec4s; otherwise it is 4 outer indices
+ * of one k, stored as one vec4.
+ */
+function loadWgsl(
+  name: string,
+  shared: string,
+  kMajor: boolean,
+  vec4: boolean,
+  outer: string,
+  origin: string,
+  pad: string,
+): string {
+  const slot = (j: number) => `t + ${j * THREADS * THREADS}u`;
+  if (kMajor) {
+    const at = `${name}Base + go * p.k + gk`;
+    const read = vec4
+      ? `select(vec4<f32>(${pad}), ${name}[(${at}) / 4u], go < ${outer} && gk < p.k)`
+      : `vec4<f32>(${range(4)
+          .map((q) => `select(${pad}, ${name}[${at} + ${q}u], go < ${outer} && gk + ${q}u < p.k)`)
+          .join(", ")})`;
+    return range(SLOTS_PER_THREAD)
+      .map(
+        (j) => `{
+      let u = ${slot(j)};
+      let o = u / ${TK / 4}u;
+      let kq = (u % ${TK / 4}u) * 4u;
+      let go = ${origin} + o;
+      let gk = k0 + kq;
+      let v = ${read};
+      ${range(4)
+        .map((q) => `${shared}[(kq + ${q}u) * ${TILE / 4}u + (o >> 2u)][o & 3u] = v[${q}];`)
+        .join("\n      ")}
+    }`,
+      )
+      .join("\n    ");
+  }
+  const at = `${name}Base + gk * ${outer} + go`;
+  const read = vec4
+    ? `select(vec4<f32>(${pad}), ${name}[(${at}) / 4u], gk < p.k && go < ${outer})`
+    : `vec4<f32>(${range(4)
+        .map((q) => `select(${pad}, ${name}[${at} + ${q}u], gk < p.k && go + ${q}u < ${outer})`)
+        .join(", ")})`;
+  return range(SLOTS_PER_THREAD)
+    .map(
+      (j) => `{
+      let u = ${slot(j)};
+      let go = ${origin} + (u % ${TILE / 4}u) * 4u;
+      let gk = k0 + u / ${TILE / 4}u;
+      ${shared}[u] = ${read};
+    }`,
+    )
+    .join("\n    ");
+}
+
+/** C[z] = op(A[z]) · op(B[z]) with op(A) M×K and op(B) K×N. */
+function matmulWgsl(s: Spec): string {
+  const T = (v: boolean) => (v ? "vec4<f32>" : "f32");
+  const V = PER / 4;
+  // acc_r_c: row r of this thread's block, columns 4c … 4c + 3.
+  const accs = range(PER).flatMap((r) => range(V).map((c) => `acc_${r}_${c}`));
+  const store = range(PER)
+    .flatMap((r) =>
+      range(V).map((c) => {
+        const row = `row + ${r}u`;
+        const col = `col + ${4 * c}u`;
+        if (s.vc) {
+          return `if (${row} < p.m && ${col} < p.n) { C[(cBase + (${row}) * p.n + ${col}) / 4u] = acc_${r}_${c}; }`;
+        }
+        return range(4)
+          .map(
+            (q) =>
+              `if (${row} < p.m && ${col} + ${q}u < p.n) { C[cBase + (${row}) * p.n + ${col} + ${q}u] = acc_${r}_${c}[${q}]; }`,
+          )
+          .join("\n  ");
+      }),
+    )
+    .join("\n  ");
+  const fmas = range(PER)
+    .flatMap((r) =>
+      range(V).map((c) => `acc_${r}_${c} = acc_${r}_${c} + a${r >> 2}[${r & 3}] * b${c};`),
+    )
+    .join("\n      ");
+  return /* wgsl */ `
+struct P { m: u32, k: u32, n: u32, gx: u32, gy: u32, gz: u32 }
+@group(0) @binding(0) var<storage, read> A: array<${T(s.va)}>;
+@group(0) @binding(1) var<storage, read> B: array<${T(s.vb)}>;
+@group(0) @binding(2) var<storage, read_write> C: array<${T(s.vc)}>;
+@group(0) @binding(3) var<uniform> p: P;
+
+// As[kk·${TILE / 4} + i/4] holds op(A) rows 4·(i/4) … +3 at k-step index kk; Bs likewise columns.
+var<workgroup> As: array<vec4<f32>, ${SLOTS}>;
+var<workgroup> Bs: array<vec4<f32>, ${SLOTS}>;
+
+@compute @workgroup_size(${THREADS}, ${THREADS})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(local_invocation_index) t: u32) {
+  let row0 = (wid.y + p.gy) * ${TILE}u;
+  let col0 = (wid.x + p.gx) * ${TILE}u;
+  let z = wid.z + p.gz;
+  let ABase = z * p.m * p.k;
+  let BBase = z * p.k * p.n;
+  let cBase = z * p.m * p.n;
+  // −0 built at run time: WGSL may fold a literal −0.0 to +0.
+  var negZeroBits = 0x80000000u;
+  let nz = bitcast<f32>(negZeroBits);
+  ${accs.map((v) => `var ${v} = vec4<f32>(nz);`).join("\n  ")}
+  let steps = (p.k + ${TK - 1}u) / ${TK}u;
+  for (var step = 0u; step < steps; step = step + 1u) {
+    let k0 = step * ${TK}u;
+    ${loadWgsl("A", "As", !s.ta, s.va, "p.m", "row0", "0.0")}
+    ${loadWgsl("B", "Bs", s.tb, s.vb, "p.n", "col0", "nz")}
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${TK}u; kk = kk + 1u) {
+      ${range(V)
+        .map((c) => `let a${c} = As[kk * ${TILE / 4}u + lid.y * ${V}u + ${c}u];`)
+        .join("\n      ")}
+      ${range(V)
+        .map((c) => `let b${c} = Bs[kk * ${TILE / 4}u + lid.x * ${V}u + ${c}u];`)
+        .join("\n      ")}
+      ${fmas}
+    }
+    workgroupBarrier();
+  }
+  let row = row0 + lid.y * ${PER}u;
+  let col = col0 + lid.x * ${PER}u;
+  ${store}
+}`;
+}
+
+/** One product to record: sizes, batch count, operand buffers and layout flags. */
+interface Product {
+  m: number;
+  k: number;
+  n: number;
+  batch: number;
+  a: GPUBuffer;
+  b: GPUBuffer;
+  ta: boolean;
+  tb: boolean;
+}
+
+/**
+ * Records C = op(A)·op(B) into the open call and returns C's buffer. The vec4 flags follow from
+ * the stored row lengths: A's is k (M when transposed), B's is n (k when transposed).
+ */
+function record(rt: GpuRuntime, q: Product): GPUBuffer {
+  const { m, k, n, batch } = q;
+  const spec: Spec = {
+    ta: q.ta,
+    tb: q.tb,
+    va: (q.ta ? m : k) % 4 === 0,
+    vb: (q.tb ? k : n) % 4 === 0,
+    vc: n % 4 === 0,
+  };
+  const c = rt.alloc(4 * batch * m * n);
+  const key = keyOf(spec);
+  const max = rt.device.limits.maxComputeWorkgroupsPerDimension;
+  const [gx, gy] = [Math.ceil(n / TILE), Math.ceil(m / TILE)];
+  // Almost always a single dispatch; the loops only split grids over the per-dimension limit.
+  for (let z = 0; z < batch; z += max) {
+    for (let y = 0; y < gy; y += max) {
+      for (let x = 0; x < gx; x += max) {
+        rt.dispatch(
+          key,
+          () => matmulWgsl(spec),
+          [q.a, q.b, c, rt.params([m, k, n, x, y, z])],
+          [Math.min(max, gx - x), Math.min(max, gy - y), Math.min(max, batch - z)],
+        );
+      }
+    }
+  }
+  return c;
+}
+
+const asF32 = (t: Tensor): Float32Array => t.data as Float32Array;
+
+/** Matrix sizes and batch count of a validated product a·b. */
+function dims(a: Tensor, b: Tensor) {
+  const r = a.shape.length;
+  const lead = a.shape.slice(0, r - 2);
+  const batch = lead.reduce((p, d) => p * d, 1);
+  return { m: a.shape[r - 2], k: a.shape[r - 1], n: b.shape[r - 1], batch, lead };
+}
+
+export function matmulKernels(rt: GpuRuntime): Kernels {
+  const kernels = {
+    matmul: async ({ a, b }: { a: Tensor; b: Tensor }) => {
+      const { m, k, n, batch, lead } = dims(a, b);
+      const shape = [...lead, m, n];
+      const size = batch * m * n;
+      // Nothing to compute: no outputs, or empty sums (+0, like the reference).
+      if (size === 0 || k === 0) return { shape, data: new Float32Array(size) };
+      const A = rt.upload(asF32(a));
+      const B = rt.upload(asF32(b));
+      const c = record(rt, { m, k, n, batch, a: A, b: B, ta: false, tb: false });
+      return { shape, data: await rt.read(c, size) };
+    },
+
+    // y = a·b: da = dy·bᵀ (m×n · n×k) and db = aᵀ·dy (k×m · m×n), in one round trip.
+    matmul_vjp: async ({ a, b, dy }: { a: Tensor; b: Tensor; dy: Tensor }) => {
+      const { m, k, n, batch } = dims(a, b);
+      const da = { shape: [...a.shape], data: new Float32Array(a.data.length) };
+      const db = { shape: [...b.shape], data: new Float32Array(b.data.length) };
+      // A gradient is empty, or an empty sum (n = 0 for da, m = 0 for db): zeros.
+      const needA = a.data.length > 0 && n > 0;
+      const needB = b.data.length > 0 && m > 0;
+      if (!needA && !needB) return { da, db };
+      const G = rt.upload(asF32(dy));
+      const outputs: [GPUBuffer, number][] = [];
+      if (needA) {
+        const B = rt.upload(asF32(b));
+        const p = { m, k: n, n: k, batch, a: G, b: B, ta: false, tb: true };
+        outputs.push([record(rt, p), a.data.length]);
+      }
+      if (needB) {
+        const A = rt.upload(asF32(a));
+        const p = { m: k, k: m, n, batch, a: A, b: G, ta: true, tb: false };
+        outputs.push([record(rt, p), b.data.length]);
+      }
+      const results = await rt.readAll(outputs);
+      if (needA) da.data = results.shift()!;
+      if (needB) db.data = results.shift()!;
+      return { da, db };
+    },
+  };
+  return kernels as Kernels;
+}

@@ -1,0 +1,366 @@
+/**
+ * The softmax family on the last axis (softmax, log_softmax, logsumexp and their gradients), and
+ * the row kernels cross-entropy shares with it (losses.ts).
+ *
+ * Every kernel is one dispatch that owns whole rows and makes two passes over each:
+ *  1. an *online* max-and-sum: each thread keeps a running max m and s = Σ e^(x − m), rescaling
+ *     s by e^(m_old − m_new) when the max grows, so the row is read once (not twice: max, then
+ *     sum). The threads of a row merge their (m, s) pairs in a shared-memory tree with
+ *     (m, s) ⊕ (m′, s′) = (M, s·e^(m − M) + s′·e^(m′ − M)), M = max(m, m′).
+ *  2. the outputs, from the row's (M, S) now in shared memory.
+ * So each element is read twice and written once: 12 bytes moved per element (16 for the
+ * gradients, which also read dy), and two exps per element.
+ *
+ * A gradient needs one more row statistic, carried through the same pass and the same merge:
+ * ⟨dy, e^(x − m)⟩ (rescaled with s: softmax), Σdy (log_softmax), Σt (soft-target
+ * cross-entropy).
+ *
+ * Threads per row (LANES) are specialised on the row length: a power of two, from 1 (rows
+ * shorter than MIN_PER_THREAD: one thread per row, 256 rows per workgroup) to 256 (rows of
+ * 2048 and more: a workgroup per row), so that every thread has at least MIN_PER_THREAD
+ * elements, and short rows still fill the workgroup. Threads of a row read it interleaved
+ * (thread l reads l, l + LANES, …) so that neighbouring threads read neighbouring words.
+ *
+ * Special values follow the reference (src/cpu/softmax.ts), decided on the row max M: a NaN
+ * anywhere poisons its row (M is NaN); M = +∞ gives NaN (∞ − ∞) except logsumexp = +∞; a row
+ * of −∞ gives NaN (0/0) except logsumexp = −∞. A −∞ entry in a finite row gets exactly 0: the
+ * rescale e^(m − M) is never formed where m is −∞ (−∞ − (−∞) would be NaN).
+ */
+import type { Kernels } from "../contract.ts";
+import { sizeOf, type Tensor } from "../tensor.ts";
+import type { GpuRuntime } from "./runtime.ts";
+import { WG } from "./runtime.ts";
+import { WGSL_MATH } from "./wgsl-math.ts";
+
+/** Fewest elements per thread before a row gets more threads (tuned on SwiftShader). */
+const MIN_PER_THREAD = 8;
+
+/**
+ * Threads a grid needs to fill the device. A GPU wants tens of thousands in flight. A software
+ * adapter (SwiftShader) runs the 4-wide invocation groups of a workgroup as fibres and switches
+ * all of them at every barrier, so the tree's cost grows with rows × lanes × log lanes: it wants
+ * as few lanes as keep its cores busy (measured on [1024, 1000]: 1 lane per row 40 ms, 4 lanes
+ * 45 ms, 16 lanes 58 ms, 128 lanes 400 ms).
+ */
+function fillFor(device: GPUDevice): number {
+  const info = (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  const software =
+    (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter === true ||
+    /swiftshader|llvmpipe|lavapipe|warp/i.test(
+      `${info?.vendor} ${info?.architecture} ${info?.description}`,
+    );
+  return software ? 4096 : 65536;
+}
+
+/** What a row kernel computes. The cross-entropy kinds are recorded by losses.ts. */
+export type RowKind =
+  | "softmax"
+  | "log_softmax"
+  | "logsumexp"
+  | "softmax_vjp"
+  | "log_softmax_vjp"
+  | "logsumexp_vjp"
+  | "ce_index"
+  | "ce_soft"
+  | "ce_vjp_index"
+  | "ce_vjp_soft";
+
+interface RowSpec {
+  /** Storage buffers read after x, in binding order: name and element type. */
+  inputs: readonly (readonly [string, "f32" | "i32"])[];
+  /**
+   * The extra statistic A of pass 1: a weighted Σw·e^(x − m) rescaled like s ("scaled"),
+   * a plain Σw ("plain"), or none; `weight` is w for element j (a WGSL expression).
+   */
+  acc: "none" | "scaled" | "plain";
+  weight?: string;
+  /** One output per row (losses, logsumexp) or per element. */
+  perRow: boolean;
+  /** WGSL run by every live thread after pass 1, with M, S, A, logS, bad, row, base, lane. */
+  epilogue: string;
+}
+
+/** p_j = e^(x_j − M)/S: 0 for a −∞ entry (m_exp(−∞) is 0). */
+const PROB = "m_exp(x[base + j] - M) / S";
+const NAN_IF_BAD = (v: string) => `select(${v}, quiet_nan(), bad)`;
+/** Interleaved walk of this thread's part of the row (pass 2). */
+const EACH = (body: string) => `for (var j = lane; j < p.n; j = j + LANES) {\n    ${body}\n  }`;
+
+const SPECS: Record<RowKind, RowSpec> = {
+  softmax: {
+    inputs: [],
+    acc: "none",
+    perRow: false,
+    epilogue: EACH(`out[base + j] = ${NAN_IF_BAD(PROB)};`),
+  },
+  // (x − M) − log S: never the log of a probability that underflowed to 0.
+  log_softmax: {
+    inputs: [],
+    acc: "none",
+    perRow: false,
+    epilogue: EACH(`out[base + j] = ${NAN_IF_BAD("(x[base + j] - M) - logS")};`),
+  },
+  // An infinite or NaN max is the answer itself (never ∞ − ∞).
+  logsumexp: {
+    inputs: [],
+    acc: "none",
+    perRow: true,
+    epilogue: "if (lane == 0u) { out[row] = select(M + logS, M, bad); }",
+  },
+  // y ⊙ (dy − ⟨dy, y⟩), with ⟨dy, y⟩ = A/S from pass 1.
+  softmax_vjp: {
+    inputs: [["dy", "f32"]],
+    acc: "scaled",
+    weight: "dy[base + j]",
+    perRow: false,
+    epilogue: `let dot = A / S;
+  ${EACH(`out[base + j] = ${NAN_IF_BAD(`(${PROB}) * (dy[base + j] - dot)`)};`)}`,
+  },
+  // dy − softmax·Σdy.
+  log_softmax_vjp: {
+    inputs: [["dy", "f32"]],
+    acc: "plain",
+    weight: "dy[base + j]",
+    perRow: false,
+    epilogue: EACH(`out[base + j] = ${NAN_IF_BAD(`dy[base + j] - (${PROB}) * A`)};`),
+  },
+  // softmax·dy_row.
+  logsumexp_vjp: {
+    inputs: [["dy", "f32"]],
+    acc: "none",
+    perRow: false,
+    epilogue: `let g = dy[row];
+  ${EACH(`out[base + j] = ${NAN_IF_BAD(`(${PROB}) * g`)};`)}`,
+  },
+  // lse − x_t = log S − (x_t − M): one more word read per row, no second pass.
+  ce_index: {
+    inputs: [["tgt", "i32"]],
+    acc: "none",
+    perRow: true,
+    epilogue: `if (lane == 0u) {
+    out[row] = ${NAN_IF_BAD("logS - (x[base + u32(tgt[row])] - M)")};
+  }`,
+  },
+  // −Σ t·((x − M) − log S) over the classes with t ≠ 0 (0·log 0 = 0: a −∞ logit nobody aims
+  // at is harmless), in a second pass and a second tree. Shifting by M first, rather than
+  // forming lse·Σt − Σt·x in pass 1, keeps the rounding relative to |x − M|, not to |x|.
+  ce_soft: {
+    inputs: [["tgt", "f32"]],
+    acc: "none",
+    perRow: true,
+    epilogue: `var acc = 0.0;
+  ${EACH(`let t = tgt[base + j];
+    if (t != 0.0) { acc = acc + t * ${NAN_IF_BAD("(x[base + j] - M) - logS")}; }`)}
+  part = acc;`,
+  },
+  // g·(p − [j = t]).
+  ce_vjp_index: {
+    inputs: [
+      ["tgt", "i32"],
+      ["gs", "f32"],
+    ],
+    acc: "none",
+    perRow: false,
+    epilogue: `let g = gs[row * p.gstride];
+  let t = u32(tgt[row]);
+  ${EACH(`let q = ${PROB};
+    out[base + j] = ${NAN_IF_BAD("g * select(q, q - 1.0, j == t)")};`)}`,
+  },
+  // g·(p·Σt − t): Σt need not be 1.
+  ce_vjp_soft: {
+    inputs: [
+      ["tgt", "f32"],
+      ["gs", "f32"],
+    ],
+    acc: "plain",
+    weight: "tgt[base + j]",
+    perRow: false,
+    epilogue: `let g = gs[row * p.gstride];
+  ${EACH(`out[base + j] = ${NAN_IF_BAD(`g * ((${PROB}) * A - tgt[base + j])`)};`)}`,
+  },
+};
+
+/**
+ * Threads per row: a power of two, grown while the row still gives each thread at least
+ * MIN_PER_THREAD elements and the grid has fewer than `fill` threads in all.
+ */
+export function lanesFor(rows: number, n: number, fill: number): number {
+  let lanes = 1;
+  while (lanes < WG && lanes * MIN_PER_THREAD < n && rows * lanes < fill) lanes *= 2;
+  return lanes;
+}
+
+function rowWgsl(kind: RowKind, lanes: number): string {
+  const spec = SPECS[kind];
+  const decls = spec.inputs
+    .map(
+      ([name, type], b) =>
+        `@group(0) @binding(${b + 1}) var<storage, read> ${name}: array<${type}>;`,
+    )
+    .join("\n");
+  const k = spec.inputs.length;
+  const w = spec.weight ?? "0.0";
+  const scaled = spec.acc === "scaled";
+  const plain = spec.acc === "plain";
+  // ce_soft's second tree sums `part` (the per-thread loss terms) after the epilogue.
+  const second =
+    kind === "ce_soft"
+      ? `
+  workgroupBarrier();
+  sm_a[lid.x] = part;
+  workgroupBarrier();
+  for (var h = ${lanes >> 1}u; h > 0u; h = h >> 1u) {
+    if (lane < h) { sm_a[lid.x] = sm_a[lid.x] + sm_a[lid.x + h]; }
+    workgroupBarrier();
+  }
+  if (live && lane == 0u) { out[row] = -sm_a[lid.x]; }`
+      : "";
+  return `${WGSL_MATH}
+const LANES = ${lanes}u;
+const ROWS = ${WG / lanes}u;
+fn neg_inf_bits(v: f32) -> bool { return bitcast<u32>(v) == 0xff800000u; }
+fn finite(v: f32) -> bool { return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u; }
+
+struct P { rows: u32, n: u32, gstride: u32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+${decls}
+@group(0) @binding(${k + 1}) var<storage, read_write> out: array<f32>;
+@group(0) @binding(${k + 2}) var<uniform> p: P;
+
+var<workgroup> sm_m: array<f32, ${WG}>;
+var<workgroup> sm_s: array<f32, ${WG}>;
+var<workgroup> sm_a: array<f32, ${WG}>;
+
+// Running max m, s = Σ e^(x − m), and the extra statistic a.
+struct Stat { m: f32, s: f32, a: f32 }
+
+// Branch-free, one exp per element: e = e^(−|v − m|) is either the new term (v ≤ m) or the
+// rescale of the old sum (v > m, when v becomes the max and contributes 1).
+fn push(st: Stat, v: f32, w: f32) -> Stat {
+  let up = v > st.m;
+  let e = select(m_exp(-abs(v - st.m)), 0.0, neg_inf_bits(v));
+  var r: Stat;
+  r.m = select(st.m, v, up || is_nan(v));
+  r.s = select(st.s + e, st.s * e + 1.0, up);
+  r.a = ${scaled ? "select(st.a + w * e, st.a * e + w, up)" : plain ? "st.a + w" : "0.0"};
+  return r;
+}
+
+fn merge(a: Stat, b: Stat) -> Stat {
+  if (is_nan(a.m) || is_nan(b.m)) { return Stat(quiet_nan(), quiet_nan(), quiet_nan()); }
+  let m = select(b.m, a.m, a.m > b.m);
+  let fa = select(m_exp(a.m - m), 0.0, neg_inf_bits(a.m));
+  let fb = select(m_exp(b.m - m), 0.0, neg_inf_bits(b.m));
+  return Stat(m, a.s * fa + b.s * fb, ${scaled ? "a.a * fa + b.a * fb" : plain ? "a.a + b.a" : "0.0"});
+}
+
+fn load(i: u32) -> Stat { return Stat(sm_m[i], sm_s[i], sm_a[i]); }
+fn store(i: u32, st: Stat) { sm_m[i] = st.m; sm_s[i] = st.s; sm_a[i] = st.a; }
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+  let lane = lid.x % LANES;
+  let first = lid.x - lane;
+  let row = (wid.y * nwg.x + wid.x) * ROWS + lid.x / LANES;
+  let live = row < p.rows;
+  let base = row * p.n;
+  var st = Stat(-pos_inf(), 0.0, 0.0);
+  if (live) {
+    for (var j = lane; j < p.n; j = j + LANES) { st = push(st, x[base + j], ${w}); }
+  }
+  store(lid.x, st);
+  workgroupBarrier();
+  for (var h = ${lanes >> 1}u; h > 0u; h = h >> 1u) {
+    if (lane < h) { store(lid.x, merge(load(lid.x), load(lid.x + h))); }
+    workgroupBarrier();
+  }
+  let M = sm_m[first];
+  let S = sm_s[first];
+  let A = sm_a[first];
+  // NaN, +∞ or a row of −∞: the row's outputs are decided by M alone.
+  let bad = !finite(M);
+  let logS = m_log(S);
+  var part = 0.0;
+  if (live) {
+  ${spec.epilogue}
+  }${second}
+}`;
+}
+
+/**
+ * Records the row kernel `kind` over x viewed as [rows, n] (part of the caller's kernel call)
+ * and returns its output buffer: rows floats when the kind gives one value per row, else
+ * rows·n. `extra` are the buffers SPECS[kind].inputs names, in order.
+ */
+const fills = new WeakMap<GpuRuntime, number>();
+const fillOf = (rt: GpuRuntime): number => {
+  const fill = fillFor(rt.device);
+  fills.set(rt, fill);
+  return fill;
+};
+
+export function recordRows(
+  rt: GpuRuntime,
+  kind: RowKind,
+  x: GPUBuffer,
+  rows: number,
+  n: number,
+  extra: readonly GPUBuffer[],
+  gstride = 0,
+): GPUBuffer {
+  const lanes = lanesFor(rows, n, fills.get(rt) ?? fillOf(rt));
+  const out = rt.alloc(4 * (SPECS[kind].perRow ? rows : rows * n));
+  rt.dispatch(
+    `rows:${kind}:${lanes}`,
+    () => rowWgsl(kind, lanes),
+    [x, ...extra, out, rt.params([rows, n, gstride])],
+    rt.grid(rows, WG / lanes),
+  );
+  return out;
+}
+
+const asF32 = (t: Tensor): Float32Array => t.data as Float32Array;
+
+/** Rows and row length of x on its last axis (a scalar is one row of one). */
+function rowsOf(x: Tensor): { rows: number; n: number } {
+  const n = x.shape.length === 0 ? 1 : x.shape[x.shape.length - 1];
+  return { rows: sizeOf(x.shape.slice(0, -1)), n };
+}
+
+export function softmaxKernels(rt: GpuRuntime): Kernels {
+  const forward =
+    (kind: "softmax" | "log_softmax" | "logsumexp") =>
+    async ({ x }: { x: Tensor }) => {
+      const { rows, n } = rowsOf(x);
+      const shape = kind === "logsumexp" ? x.shape.slice(0, -1) : [...x.shape];
+      if (rows === 0 || n === 0) {
+        // An empty row sums to 0: its logsumexp is −∞.
+        return {
+          shape,
+          data: new Float32Array(sizeOf(shape)).fill(kind === "logsumexp" ? -Infinity : 0),
+        };
+      }
+      const y = recordRows(rt, kind, rt.upload(asF32(x)), rows, n, []);
+      return { shape, data: await rt.read(y, sizeOf(shape)) };
+    };
+
+  const backward =
+    (kind: "softmax_vjp" | "log_softmax_vjp" | "logsumexp_vjp") =>
+    async ({ x, dy }: { x: Tensor; dy: Tensor }) => {
+      const { rows, n } = rowsOf(x);
+      if (rows === 0 || n === 0)
+        return { shape: [...x.shape], data: new Float32Array(x.data.length) };
+      const dx = recordRows(rt, kind, rt.upload(asF32(x)), rows, n, [rt.upload(asF32(dy))]);
+      return { shape: [...x.shape], data: await rt.read(dx, rows * n) };
+    };
+
+  return {
+    softmax: forward("softmax"),
+    log_softmax: forward("log_softmax"),
+    logsumexp: forward("logsumexp"),
+    softmax_vjp: backward("softmax_vjp"),
+    log_softmax_vjp: backward("log_softmax_vjp"),
+    logsumexp_vjp: backward("logsumexp_vjp"),
+  };
+}
