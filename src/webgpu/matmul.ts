@@ -2,20 +2,25 @@
  * Batched matrix product [..., m, k] × [..., k, n] → [..., m, n] and its gradient, in one tiled
  * kernel specialised on how each operand is laid out.
  *
- * Tiling: each workgroup (8 × 8 threads) owns a 32 × 32 tile of C and walks k in steps of 16.
- * Per step the 64 threads cooperatively copy a 32 × 16 slice of op(A) and a 16 × 32 slice of
- * op(B) into workgroup memory (2 KiB each; two vec4 loads, or eight float loads, per thread per
- * operand), then every thread accumulates a 4 × 4 block of C in registers: per k, one vec4 of A
- * (its 4 rows) and one of B (its 4 columns) from shared memory feed 16 multiply-adds.
- * Global traffic: each element of A is read n/32 times and each of B m/32 times, 8/32 bytes per
- * multiply-add instead of the 8 of one thread per output; shared-memory traffic is 2 words per
- * 16 multiply-adds. (TF.js's WebGPU matmul uses the same 8 × 8 × (4 × 4) shape.)
- * Why not 16 × 16 threads and 64 × 64 tiles: measured on SwiftShader (the CI adapter), a
- * 256-thread workgroup with barriers costs about 4× as much to launch as a 64-thread one
- * (~320 µs against ~80 µs), which made the 64 × 64 tile 1.3–2× slower on skinny and small
- * products and no faster at 512³; on a discrete GPU 32 × 32 tiles also give 4× as many
- * workgroups to spread over the SMs at 512³ (256, against 64). 8 × 8 outputs per thread made
- * SwiftShader's shader compiler use gigabytes of memory; unrolling the k loop did not help.
+ * Tiling: each workgroup (8 × 8 threads) owns a 64 × 64 tile of C and walks k in steps of 16.
+ * Per step the 64 threads cooperatively copy a 64 × 16 slice of op(A) and a 16 × 64 slice of
+ * op(B) into workgroup memory (4 KiB each: four vec4 loads, or sixteen float loads, per thread
+ * per operand), then each thread accumulates an 8 × 8 block of C in registers: per k, two vec4s
+ * of A (its 8 rows) and two of B (its 8 columns) from shared memory feed 64 multiply-adds.
+ * Global traffic: each element of A is read n/64 times and each of B m/64 times, 8/64 bytes per
+ * multiply-add instead of the 8 of one thread per output; shared-memory traffic is 1 word per
+ * 16 multiply-adds. C is written once (4 bytes per output).
+ *
+ * Why these sizes (measured on SwiftShader, the CI adapter, in CPU time per call):
+ *  - SwiftShader pays per invocation to launch a workgroup that has barriers (~1.2 µs each), so
+ *    fewer threads with more outputs each win: at 512³, 16 × 16 threads × 4 × 4 outputs ran at
+ *    0.5–0.8 GFLOP per CPU-second, 8 × 8 × (4 × 4) at 0.8–1.0, 8 × 8 × (8 × 8) at 1.3–1.6; on
+ *    [4096, 64] × [64, 1024] 0.2, 0.45 and 0.8. A k-step of 8 or 32 was no better than 16, nor
+ *    unrolling the k loop.
+ *  - On a discrete GPU this is a classic shape too: 64 threads of 64 accumulators each, 8 KiB of
+ *    shared memory, 16 multiply-adds per shared-memory word.
+ *  - WebGPU zero-fills workgroup memory at every workgroup's start, so the shared array is only
+ *    as large as the specialisation needs.
  *
  * Layout specialisations (one pipeline per combination, by the key):
  *  - transpose flags tA, tB: op(A) = Aᵀ reads A stored [K, M], op(B) = Bᵀ reads B stored [N, K].
@@ -37,13 +42,12 @@ import type { GpuRuntime } from "./runtime.ts";
 
 /** Threads per side of a workgroup, outputs per thread per side (a multiple of 4), k-step. */
 const THREADS = 8;
-const PER = 4;
+const PER = 8;
 const TK = 16;
 /** Output tile (rows × columns) per workgroup. */
 const TILE = THREADS * PER;
-/** vec4 slots per operand slice in shared memory, and per thread to fill them. */
+/** vec4 slots per operand slice in shared memory (SLOTS / THREADS² per thread). */
 const SLOTS = (TILE * TK) / 4;
-const SLOTS_PER_THREAD = SLOTS / (THREADS * THREADS);
 
 interface Spec {
   /** op(A) = Aᵀ: A is stored [K, M]. */
@@ -64,21 +68,28 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 /**
  * WGSL copying one operand's slice into shared memory as [TK][TILE/4] vec4s. `outer` is the
  * operand's non-k dimension (rows of A, columns of B), `origin` its first index in the tile.
- * The slice is SLOTS groups of 4 floats, SLOTS_PER_THREAD per thread, consecutive threads on
+ * The slice is SLOTS groups of 4 floats, SLOTS / THREADS² per thread, consecutive threads on
  * consecutive groups. When k runs along the stored rows (A not transposed, B transposed), a
  * group is 4 k's of one outer index, scattered into 4 vec4s; otherwise it is 4 outer indices
- * of one k, stored as one vec4.
+ * of one k, stored as one vec4. The slots are unrolled for vec4 loads; float loads stay a WGSL
+ * loop, as SwiftShader's compiler needs gigabytes for the unrolled float loads of two operands.
  */
 function loadWgsl(
   name: string,
-  shared: string,
+  offset: number,
   kMajor: boolean,
   vec4: boolean,
   outer: string,
   origin: string,
   pad: string,
 ): string {
-  const slot = (j: number) => `t + ${j * THREADS * THREADS}u`;
+  const step = THREADS * THREADS;
+  const loop = (body: string) =>
+    vec4
+      ? range(SLOTS / step)
+          .map((j) => `{\n      let u = t + ${j * step}u;${body}\n    }`)
+          .join("\n    ")
+      : `for (var u = t; u < ${SLOTS}u; u = u + ${step}u) {${body}\n    }`;
   if (kMajor) {
     const at = `${name}Base + go * p.k + gk`;
     const read = vec4
@@ -86,21 +97,15 @@ function loadWgsl(
       : `vec4<f32>(${range(4)
           .map((q) => `select(${pad}, ${name}[${at} + ${q}u], go < ${outer} && gk + ${q}u < p.k)`)
           .join(", ")})`;
-    return range(SLOTS_PER_THREAD)
-      .map(
-        (j) => `{
-      let u = ${slot(j)};
+    return loop(`
       let o = u / ${TK / 4}u;
       let kq = (u % ${TK / 4}u) * 4u;
       let go = ${origin} + o;
       let gk = k0 + kq;
       let v = ${read};
       ${range(4)
-        .map((q) => `${shared}[(kq + ${q}u) * ${TILE / 4}u + (o >> 2u)][o & 3u] = v[${q}];`)
-        .join("\n      ")}
-    }`,
-      )
-      .join("\n    ");
+        .map((q) => `S[${offset}u + (kq + ${q}u) * ${TILE / 4}u + (o >> 2u)][o & 3u] = v[${q}];`)
+        .join("\n      ")}`);
   }
   const at = `${name}Base + gk * ${outer} + go`;
   const read = vec4
@@ -108,16 +113,10 @@ function loadWgsl(
     : `vec4<f32>(${range(4)
         .map((q) => `select(${pad}, ${name}[${at} + ${q}u], gk < p.k && go + ${q}u < ${outer})`)
         .join(", ")})`;
-  return range(SLOTS_PER_THREAD)
-    .map(
-      (j) => `{
-      let u = ${slot(j)};
+  return loop(`
       let go = ${origin} + (u % ${TILE / 4}u) * 4u;
       let gk = k0 + u / ${TILE / 4}u;
-      ${shared}[u] = ${read};
-    }`,
-    )
-    .join("\n    ");
+      S[${offset}u + u] = ${read};`);
 }
 
 /** C[z] = op(A[z]) · op(B[z]) with op(A) M×K and op(B) K×N. */
@@ -126,23 +125,35 @@ function matmulWgsl(s: Spec): string {
   const V = PER / 4;
   // acc_r_c: row r of this thread's block, columns 4c … 4c + 3.
   const accs = range(PER).flatMap((r) => range(V).map((c) => `acc_${r}_${c}`));
-  const store = range(PER)
-    .flatMap((r) =>
-      range(V).map((c) => {
-        const row = `row + ${r}u`;
-        const col = `col + ${4 * c}u`;
-        if (s.vc) {
-          return `if (${row} < p.m && ${col} < p.n) { C[(cBase + (${row}) * p.n + ${col}) / 4u] = acc_${r}_${c}; }`;
-        }
-        return range(4)
-          .map(
-            (q) =>
-              `if (${row} < p.m && ${col} + ${q}u < p.n) { C[cBase + (${row}) * p.n + ${col} + ${q}u] = acc_${r}_${c}[${q}]; }`,
-          )
-          .join("\n  ");
-      }),
-    )
-    .join("\n  ");
+  // vec4 C: each thread stores its rows directly. Float C (n not divisible by 4): the tile goes
+  // through shared memory and out one float per thread per pass, each with one bounds check
+  // (coalesced on a GPU; and SwiftShader's compiler needs gigabytes for PER² checked stores).
+  const store = s.vc
+    ? range(PER)
+        .flatMap((r) =>
+          range(V).map(
+            (c) =>
+              `if (row + ${r}u < p.m && col + ${4 * c}u < p.n) { C[(cBase + (row + ${r}u) * p.n + col + ${4 * c}u) / 4u] = acc_${r}_${c}; }`,
+          ),
+        )
+        .join("\n  ")
+    : `${range(PER)
+        .flatMap((r) =>
+          range(V).map(
+            (c) =>
+              `S[(lid.y * ${PER}u + ${r}u) * ${TILE / 4}u + lid.x * ${V}u + ${c}u] = acc_${r}_${c};`,
+          ),
+        )
+        .join("\n  ")}
+  workgroupBarrier();
+  for (var e = t; e < ${TILE * TILE}u; e = e + ${THREADS * THREADS}u) {
+    let gr = row0 + e / ${TILE}u;
+    let gc = col0 + e % ${TILE}u;
+    if (gr < p.m && gc < p.n) { C[cBase + gr * p.n + gc] = S[e >> 2u][e & 3u]; }
+  }`;
+  // Both slices, and the C tile where it is staged. WebGPU zero-fills workgroup memory at the
+  // start of every workgroup, so it is not sized for the staging where none happens.
+  const shared = s.vc ? 2 * SLOTS : Math.max(2 * SLOTS, (TILE * TILE) / 4);
   const fmas = range(PER)
     .flatMap((r) =>
       range(V).map((c) => `acc_${r}_${c} = acc_${r}_${c} + a${r >> 2}[${r & 3}] * b${c};`),
@@ -155,9 +166,9 @@ struct P { m: u32, k: u32, n: u32, gx: u32, gy: u32, gz: u32 }
 @group(0) @binding(2) var<storage, read_write> C: array<${T(s.vc)}>;
 @group(0) @binding(3) var<uniform> p: P;
 
-// As[kk·${TILE / 4} + i/4] holds op(A) rows 4·(i/4) … +3 at k-step index kk; Bs likewise columns.
-var<workgroup> As: array<vec4<f32>, ${SLOTS}>;
-var<workgroup> Bs: array<vec4<f32>, ${SLOTS}>;
+// S[kk·${TILE / 4} + i/4] holds op(A) rows 4·(i/4) … +3 at k-step index kk, S[${SLOTS} + …]
+// likewise op(B)'s columns; after the k loop, the C tile when it is stored as floats.
+var<workgroup> S: array<vec4<f32>, ${shared}>;
 
 @compute @workgroup_size(${THREADS}, ${THREADS})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
@@ -175,15 +186,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let steps = (p.k + ${TK - 1}u) / ${TK}u;
   for (var step = 0u; step < steps; step = step + 1u) {
     let k0 = step * ${TK}u;
-    ${loadWgsl("A", "As", !s.ta, s.va, "p.m", "row0", "0.0")}
-    ${loadWgsl("B", "Bs", s.tb, s.vb, "p.n", "col0", "nz")}
+    ${loadWgsl("A", 0, !s.ta, s.va, "p.m", "row0", "0.0")}
+    ${loadWgsl("B", SLOTS, s.tb, s.vb, "p.n", "col0", "nz")}
     workgroupBarrier();
     for (var kk = 0u; kk < ${TK}u; kk = kk + 1u) {
       ${range(V)
-        .map((c) => `let a${c} = As[kk * ${TILE / 4}u + lid.y * ${V}u + ${c}u];`)
+        .map((c) => `let a${c} = S[kk * ${TILE / 4}u + lid.y * ${V}u + ${c}u];`)
         .join("\n      ")}
       ${range(V)
-        .map((c) => `let b${c} = Bs[kk * ${TILE / 4}u + lid.x * ${V}u + ${c}u];`)
+        .map((c) => `let b${c} = S[${SLOTS}u + kk * ${TILE / 4}u + lid.x * ${V}u + ${c}u];`)
         .join("\n      ")}
       ${fmas}
     }

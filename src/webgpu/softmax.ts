@@ -15,11 +15,12 @@
  * ⟨dy, e^(x − m)⟩ (rescaled with s: softmax), Σdy (log_softmax), Σt (soft-target
  * cross-entropy).
  *
- * Threads per row (LANES) are specialised on the row length: a power of two, from 1 (rows
- * shorter than MIN_PER_THREAD: one thread per row, 256 rows per workgroup) to 256 (rows of
- * 2048 and more: a workgroup per row), so that every thread has at least MIN_PER_THREAD
- * elements, and short rows still fill the workgroup. Threads of a row read it interleaved
- * (thread l reads l, l + LANES, …) so that neighbouring threads read neighbouring words.
+ * Threads per row (LANES) are specialised on the row length and the row count: a power of
+ * two, from 1 (short rows, or rows so many that they fill the device by themselves: a thread
+ * per row, 256 rows per workgroup, no tree) to 256 (a few long rows: a workgroup per row),
+ * doubled while every thread keeps at least MIN_PER_THREAD elements and the grid is smaller
+ * than the device wants (fillFor). Threads of a row read it interleaved (thread l reads l,
+ * l + LANES, …) so that neighbouring threads read neighbouring words.
  *
  * Special values follow the reference (src/cpu/softmax.ts), decided on the row max M: a NaN
  * anywhere poisons its row (M is NaN); M = +∞ gives NaN (∞ − ∞) except logsumexp = +∞; a row
@@ -38,9 +39,9 @@ const MIN_PER_THREAD = 8;
 /**
  * Threads a grid needs to fill the device. A GPU wants tens of thousands in flight. A software
  * adapter (SwiftShader) runs the 4-wide invocation groups of a workgroup as fibres and switches
- * all of them at every barrier, so the tree's cost grows with rows × lanes × log lanes: it wants
- * as few lanes as keep its cores busy (measured on [1024, 1000]: 1 lane per row 40 ms, 4 lanes
- * 45 ms, 16 lanes 58 ms, 128 lanes 400 ms).
+ * all of them at every barrier, so the tree's cost grows with rows × lanes × log lanes: it
+ * wants as few lanes as keep its cores busy (softmax [1024, 1000] measured at about 40 ms with
+ * 1 lane per row, 45 ms with 4, 58 ms with 16, 400 ms with 128).
  */
 function fillFor(device: GPUDevice): number {
   const info = (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
@@ -80,8 +81,8 @@ interface RowSpec {
   epilogue: string;
 }
 
-/** p_j = e^(x_j − M)/S: 0 for a −∞ entry (m_exp(−∞) is 0). */
-const PROB = "m_exp(x[base + j] - M) / S";
+/** p_j = e^(x_j − M)/S, by the reciprocal (one division per row): 0 for a −∞ entry. */
+const PROB = "exp_le0(x[base + j] - M) * invS";
 const NAN_IF_BAD = (v: string) => `select(${v}, quiet_nan(), bad)`;
 /** Interleaved walk of this thread's part of the row (pass 2). */
 const EACH = (body: string) => `for (var j = lane; j < p.n; j = j + LANES) {\n    ${body}\n  }`;
@@ -202,10 +203,26 @@ function rowWgsl(kind: RowKind, lanes: number): string {
   const w = spec.weight ?? "0.0";
   const scaled = spec.acc === "scaled";
   const plain = spec.acc === "plain";
+  // One lane per row needs no tree: its own statistics are the row's, and no barrier is paid.
+  const alone = lanes === 1;
+  const merged = alone
+    ? "let M = st.m;\n  let S = st.s;\n  let A = st.a;"
+    : `store(lid.x, st);
+  workgroupBarrier();
+  for (var h = ${lanes >> 1}u; h > 0u; h = h >> 1u) {
+    if (lane < h) { store(lid.x, merge(load(lid.x), load(lid.x + h))); }
+    workgroupBarrier();
+  }
+  let M = sm_m[first];
+  let S = sm_s[first];
+  let A = sm_a[first];`;
   // ce_soft's second tree sums `part` (the per-thread loss terms) after the epilogue.
   const second =
-    kind === "ce_soft"
-      ? `
+    kind !== "ce_soft"
+      ? ""
+      : alone
+        ? "\n  if (live) { out[row] = -part; }"
+        : `
   workgroupBarrier();
   sm_a[lid.x] = part;
   workgroupBarrier();
@@ -213,11 +230,25 @@ function rowWgsl(kind: RowKind, lanes: number): string {
     if (lane < h) { sm_a[lid.x] = sm_a[lid.x] + sm_a[lid.x + h]; }
     workgroupBarrier();
   }
-  if (live && lane == 0u) { out[row] = -sm_a[lid.x]; }`
-      : "";
+  if (live && lane == 0u) { out[row] = -sm_a[lid.x]; }`;
   return `${WGSL_MATH}
 const LANES = ${lanes}u;
 const ROWS = ${WG / lanes}u;
+// e^d for d <= 0 with m_exp's range reduction and polynomial (wgsl-math.ts) but none of its
+// branches, which cost more than the polynomial inside these loops on SwiftShader. Every
+// argument here is x − max ≤ 0; −∞ (and anything below −104) gives 0; a NaN only reaches it
+// in a row whose outputs are NaN anyway.
+fn exp_le0(d: f32) -> f32 {
+  let x = max(d, -104.0);
+  let k = round(x * 1.442695);
+  let r = (x - k * 0.69314575) - k * 1.4286068e-06;
+  let q = 0.5 + r * (0.16666667 + r * (0.041666467 + r * (0.008333361 + r * (0.0013933604
+    + r * 0.00019857785))));
+  let p = 1.0 + (r + (r * r) * q);
+  let ki = i32(k);
+  let k1 = ki / 2;
+  return select((p * exp2i(k1)) * exp2i(ki - k1), 0.0, d < -104.0);
+}
 fn neg_inf_bits(v: f32) -> bool { return bitcast<u32>(v) == 0xff800000u; }
 fn finite(v: f32) -> bool { return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u; }
 
@@ -238,7 +269,7 @@ struct Stat { m: f32, s: f32, a: f32 }
 // rescale of the old sum (v > m, when v becomes the max and contributes 1).
 fn push(st: Stat, v: f32, w: f32) -> Stat {
   let up = v > st.m;
-  let e = select(m_exp(-abs(v - st.m)), 0.0, neg_inf_bits(v));
+  let e = select(exp_le0(-abs(v - st.m)), 0.0, neg_inf_bits(v));
   var r: Stat;
   r.m = select(st.m, v, up || is_nan(v));
   r.s = select(st.s + e, st.s * e + 1.0, up);
@@ -249,8 +280,8 @@ fn push(st: Stat, v: f32, w: f32) -> Stat {
 fn merge(a: Stat, b: Stat) -> Stat {
   if (is_nan(a.m) || is_nan(b.m)) { return Stat(quiet_nan(), quiet_nan(), quiet_nan()); }
   let m = select(b.m, a.m, a.m > b.m);
-  let fa = select(m_exp(a.m - m), 0.0, neg_inf_bits(a.m));
-  let fb = select(m_exp(b.m - m), 0.0, neg_inf_bits(b.m));
+  let fa = select(exp_le0(a.m - m), 0.0, neg_inf_bits(a.m));
+  let fb = select(exp_le0(b.m - m), 0.0, neg_inf_bits(b.m));
   return Stat(m, a.s * fa + b.s * fb, ${scaled ? "a.a * fa + b.a * fb" : plain ? "a.a + b.a" : "0.0"});
 }
 
@@ -269,18 +300,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   if (live) {
     for (var j = lane; j < p.n; j = j + LANES) { st = push(st, x[base + j], ${w}); }
   }
-  store(lid.x, st);
-  workgroupBarrier();
-  for (var h = ${lanes >> 1}u; h > 0u; h = h >> 1u) {
-    if (lane < h) { store(lid.x, merge(load(lid.x), load(lid.x + h))); }
-    workgroupBarrier();
-  }
-  let M = sm_m[first];
-  let S = sm_s[first];
-  let A = sm_a[first];
+  ${merged}
   // NaN, +∞ or a row of −∞: the row's outputs are decided by M alone.
   let bad = !finite(M);
   let logS = m_log(S);
+  let invS = 1.0 / S;
   var part = 0.0;
   if (live) {
   ${spec.epilogue}
@@ -288,11 +312,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }`;
 }
 
-/**
- * Records the row kernel `kind` over x viewed as [rows, n] (part of the caller's kernel call)
- * and returns its output buffer: rows floats when the kind gives one value per row, else
- * rows·n. `extra` are the buffers SPECS[kind].inputs names, in order.
- */
+/** fillFor, once per runtime. */
 const fills = new WeakMap<GpuRuntime, number>();
 const fillOf = (rt: GpuRuntime): number => {
   const fill = fillFor(rt.device);
@@ -300,6 +320,11 @@ const fillOf = (rt: GpuRuntime): number => {
   return fill;
 };
 
+/**
+ * Records the row kernel `kind` over x viewed as [rows, n] (part of the caller's kernel call)
+ * and returns its output buffer: rows floats when the kind gives one value per row, else
+ * rows·n. `extra` are the buffers SPECS[kind].inputs names, in order.
+ */
 export function recordRows(
   rt: GpuRuntime,
   kind: RowKind,

@@ -1,0 +1,171 @@
+/**
+ * The softmax-family and loss kernels on shapes the laws' small tensors never reach: every
+ * threads-per-row specialisation of src/webgpu/softmax.ts (one thread per row up to a
+ * workgroup per row, rows longer than the workgroup, ragged tails, rank-3 batches), rows of
+ * special values at each of them, and the multi-chunk reductions of losses.ts; each compared
+ * with the float64 reference within the op's default float32 budget. Skipped, loudly, where
+ * there is no adapter (an error under TENSORLAWS_REQUIRE_GPU=1, as in CI).
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import { toleranceFields } from "../budgets.ts";
+import type { OpName } from "../contract.ts";
+import { cpu } from "../cpu/index.ts";
+import type { IndexTensor, Tensor } from "../tensor.ts";
+import { budgetFor, compare } from "../tolerance.ts";
+import { createWebGpuBackend, type WebGpuBackend } from "./index.ts";
+
+let backend: WebGpuBackend | undefined;
+try {
+  backend = await createWebGpuBackend();
+} catch (e) {
+  console.warn(`creating the WebGPU backend failed: ${e instanceof Error ? e.message : e}`);
+}
+if (!backend) {
+  if (process.env.TENSORLAWS_REQUIRE_GPU === "1") {
+    throw new Error("TENSORLAWS_REQUIRE_GPU=1 but no WebGPU adapter was found");
+  }
+  console.warn(
+    "NO WEBGPU ADAPTER: src/webgpu/softmax.test.ts (softmax and loss shapes) is skipped",
+  );
+}
+afterAll(() => backend?.dispose());
+
+/** A deterministic float32 tensor: values from a linear congruential generator. */
+function tensor(shape: number[], scale: number, seed = 1, offset = 0): Tensor {
+  let s = seed;
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = Float32Array.from({ length: n }, () => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return offset + (s / 2147483648 - 0.5) * scale;
+  });
+  return { shape, data };
+}
+
+/** Row r of a [rows, n] view gets the special values the reference defines an answer for. */
+function withSpecialRows(t: Tensor): Tensor {
+  const n = t.shape[t.shape.length - 1];
+  const rows = t.data.length / n;
+  const d = t.data;
+  const set = (r: number, j: number, v: number) => {
+    if (r < rows) d[r * n + Math.min(j, n - 1)] = v;
+  };
+  set(0, n - 1, Number.NaN); // NaN in the last lane's share
+  set(1, 0, Number.NEGATIVE_INFINITY); // masked logits: probability 0
+  set(1, n >> 1, Number.NEGATIVE_INFINITY);
+  for (let j = 0; j < n; j++) set(2, j, Number.NEGATIVE_INFINITY); // a row of −∞
+  set(3, n >> 1, Number.POSITIVE_INFINITY);
+  // Far beyond e^x's range, so only the shift by the max keeps the row finite (±3e38, whose
+  // differences overflow float32, are the goldens' case).
+  set(4, 1, 1e30);
+  set(4, n - 2, -1e30);
+  return t;
+}
+
+const f64 = <T extends Tensor | IndexTensor>(t: T): T =>
+  (t.data instanceof Int32Array ? t : { shape: t.shape, data: Float64Array.from(t.data) }) as T;
+
+/** Runs op on the GPU and on the float64 reference; every output within the default budget. */
+async function expectWithinBudget(
+  op: OpName,
+  inputs: Record<string, Tensor | IndexTensor>,
+  attrs: object,
+) {
+  const gpu = backend!;
+  const run = gpu.kernels[op] as (i: object, a: object) => Promise<Tensor>;
+  const actual = await run(inputs, attrs);
+  const exact = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, f64(v)]));
+  const reference = (cpu.kernels[op] as (i: object, a: object) => Tensor)(exact, attrs);
+  expect(actual.shape).toEqual(reference.shape);
+  const fields = toleranceFields(
+    op,
+    exact as never,
+    attrs as never,
+    reference as never,
+    "float32",
+    budgetFor(gpu, op),
+  );
+  const m = compare(op, actual.data, reference.data, fields.y.tol, reference.shape, "float32");
+  expect(m.failing, `${op}: ${JSON.stringify(m.worst)}`).toBe(0);
+}
+
+// One thread per row (n = 1, short rows, and rows so many they fill the device), a few threads
+// per row, 128 and 256 threads per row, rows longer than a workgroup with a ragged tail, a
+// rank-3 batch.
+const shapes: number[][] = [
+  [3, 1],
+  [7, 2, 5],
+  [5000, 33],
+  [600, 70],
+  [13, 100],
+  [4, 1000],
+  [2, 3001],
+  [1, 20000],
+];
+
+describe.skipIf(!backend)("webgpu softmax family on every specialisation", () => {
+  for (const shape of shapes) {
+    it(`softmax, log_softmax, logsumexp and their gradients on [${shape}]`, async () => {
+      const x = withSpecialRows(tensor(shape, 20, 3));
+      const dy = tensor(shape, 2, 5);
+      const dyRow = tensor(shape.slice(0, -1), 2, 7);
+      for (const op of ["softmax", "log_softmax", "logsumexp"] as const) {
+        await expectWithinBudget(op, { x }, {});
+      }
+      // Finite logits for the gradients: a special row's gradient is NaN either way.
+      const xf = tensor(shape, 20, 3);
+      await expectWithinBudget("softmax_vjp", { x: xf, dy }, {});
+      await expectWithinBudget("log_softmax_vjp", { x: xf, dy }, {});
+      await expectWithinBudget("logsumexp_vjp", { x: xf, dy: dyRow }, {});
+    });
+  }
+});
+
+describe.skipIf(!backend)("webgpu losses on every specialisation", () => {
+  const lossShapes: [number, number][] = [
+    [2, 1],
+    [5000, 10],
+    [13, 100],
+    [3, 3001],
+  ];
+  for (const [n, c] of lossShapes) {
+    it(`cross-entropy (indices and soft targets) and nll on [${n}, ${c}]`, async () => {
+      const logits = withSpecialRows(tensor([n, c], 16, 11));
+      const finite = tensor([n, c], 16, 11);
+      const classes: IndexTensor = {
+        shape: [n],
+        data: Int32Array.from({ length: n }, (_, i) => (i * 7919) % c),
+      };
+      // Soft targets: non-negative, some exactly 0 (a −∞ logit there must not make NaN).
+      const soft = tensor([n, c], 1, 13, 0.5);
+      soft.data.forEach((v, i) => {
+        soft.data[i] = v < 0.2 ? 0 : v;
+      });
+      for (const reduction of ["none", "sum", "mean"] as const) {
+        const dy = reduction === "none" ? tensor([n], 2, 17) : tensor([], 2, 19);
+        for (const target of [classes, soft]) {
+          await expectWithinBudget("cross_entropy", { logits, target }, { reduction });
+          await expectWithinBudget(
+            "cross_entropy_vjp",
+            { logits: finite, target, dy },
+            { reduction },
+          );
+        }
+        await expectWithinBudget("nll", { logp: logits, target: classes }, { reduction });
+        await expectWithinBudget("nll_vjp", { logp: logits, target: classes, dy }, { reduction });
+      }
+    });
+  }
+
+  // One fused partial chunk, and several reduced in a second pass.
+  for (const size of [[5], [3, 7], [100, 123]]) {
+    it(`mse and its gradient on [${size}]`, async () => {
+      const pred = tensor(size, 8, 23);
+      const target = tensor(size, 8, 29);
+      for (const reduction of ["none", "sum", "mean"] as const) {
+        const dy = reduction === "none" ? tensor(size, 2, 31) : tensor([], 2, 37);
+        await expectWithinBudget("mse", { pred, target }, { reduction });
+        await expectWithinBudget("mse_vjp", { pred, target, dy }, { reduction });
+      }
+    });
+  }
+});
