@@ -38,7 +38,7 @@
  */
 import type { Kernels } from "../contract.ts";
 import type { Tensor } from "../tensor.ts";
-import type { GpuRuntime } from "./runtime.ts";
+import { FLAT_INDEX, type GpuRuntime, MAIN_1D } from "./runtime.ts";
 
 /** Threads per side of a workgroup, outputs per thread per side (a multiple of 4), k-step. */
 const THREADS = 8;
@@ -206,6 +206,44 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }`;
 }
 
+/**
+ * Products whose matrices fill less than a quarter of one tile (m·n below SMALL) take a direct
+ * kernel instead: one thread per output, no shared memory and no barrier, a 1-D grid over all
+ * batches' outputs. A tile there would leave most of its threads idle and still pay a
+ * workgroup launch per matrix (a batch of 70 000 1 × 1 products took 68 s tiled on SwiftShader).
+ * The same signed-zero rule holds: sums start from −0 and never see padding.
+ */
+const SMALL = (TILE * TILE) / 4;
+
+function directWgsl(ta: boolean, tb: boolean): string {
+  return /* wgsl */ `${FLAT_INDEX}
+struct P { m: u32, k: u32, n: u32, total: u32 }
+@group(0) @binding(0) var<storage, read> A: array<f32>;
+@group(0) @binding(1) var<storage, read> B: array<f32>;
+@group(0) @binding(2) var<storage, read_write> C: array<f32>;
+@group(0) @binding(3) var<uniform> p: P;
+${MAIN_1D}
+  if (i >= p.total) { return; }
+  let mn = p.m * p.n;
+  let z = i / mn;
+  let r = (i % mn) / p.n;
+  let c = i % p.n;
+  // op(A)[r, q] and op(B)[q, c] for q = 0, 1, …: first index and stride in the stored layout.
+  var ia = z * p.m * p.k + ${ta ? "r" : "r * p.k"};
+  var ib = z * p.k * p.n + ${tb ? "c * p.k" : "c"};
+  let sa = ${ta ? "p.m" : "1u"};
+  let sb = ${tb ? "1u" : "p.n"};
+  var negZeroBits = 0x80000000u;
+  var acc = bitcast<f32>(negZeroBits);
+  for (var q = 0u; q < p.k; q = q + 1u) {
+    acc = acc + A[ia] * B[ib];
+    ia = ia + sa;
+    ib = ib + sb;
+  }
+  C[i] = acc;
+}`;
+}
+
 /** One product to record: sizes, batch count, operand buffers and layout flags. */
 interface Product {
   m: number;
@@ -224,6 +262,17 @@ interface Product {
  */
 function record(rt: GpuRuntime, q: Product): GPUBuffer {
   const { m, k, n, batch } = q;
+  const c = rt.alloc(4 * batch * m * n);
+  if (m * n < SMALL) {
+    const total = batch * m * n;
+    rt.dispatch(
+      `matmul:direct:${q.ta ? "T" : "N"}${q.tb ? "T" : "N"}`,
+      () => directWgsl(q.ta, q.tb),
+      [q.a, q.b, c, rt.params([m, k, n, total])],
+      rt.grid(total),
+    );
+    return c;
+  }
   const spec: Spec = {
     ta: q.ta,
     tb: q.tb,
@@ -231,7 +280,6 @@ function record(rt: GpuRuntime, q: Product): GPUBuffer {
     vb: (q.tb ? k : n) % 4 === 0,
     vc: n % 4 === 0,
   };
-  const c = rt.alloc(4 * batch * m * n);
   const key = keyOf(spec);
   const max = rt.device.limits.maxComputeWorkgroupsPerDimension;
   const [gx, gy] = [Math.ceil(n / TILE), Math.ceil(m / TILE)];

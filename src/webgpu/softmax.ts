@@ -240,7 +240,7 @@ const ROWS = ${WG / lanes}u;
 // in a row whose outputs are NaN anyway.
 fn exp_le0(d: f32) -> f32 {
   let x = max(d, -104.0);
-  let k = round(x * 1.442695);
+  let k = floor(x * 1.442695 + 0.5);
   let r = (x - k * 0.69314575) - k * 1.4286068e-06;
   let q = 0.5 + r * (0.16666667 + r * (0.041666467 + r * (0.008333361 + r * (0.0013933604
     + r * 0.00019857785))));
