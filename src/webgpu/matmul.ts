@@ -1,6 +1,6 @@
 /**
- * Batched matrix product [..., m, k] × [..., k, n] → [..., m, n] and its gradient, in one tiled
- * kernel specialised on how each operand is laid out.
+ * Batched matrix product [..., m, k] × [..., k, n] → [..., m, n] and its gradient: one tiled
+ * kernel specialised on how each operand is laid out, and a direct kernel for tiny matrices.
  *
  * Tiling: each workgroup (8 × 8 threads) owns a 64 × 64 tile of C and walks k in steps of 16.
  * Per step the 64 threads cooperatively copy a 64 × 16 slice of op(A) and a 16 × 64 slice of
@@ -11,16 +11,17 @@
  * multiply-add instead of the 8 of one thread per output; shared-memory traffic is 1 word per
  * 16 multiply-adds. C is written once (4 bytes per output).
  *
- * Why these sizes (measured on SwiftShader, the CI adapter, in CPU time per call):
+ * Why these sizes (measured on SwiftShader, the CI adapter, on 2 cores):
  *  - SwiftShader pays per invocation to launch a workgroup that has barriers (~1.2 µs each), so
- *    fewer threads with more outputs each win: at 512³, 16 × 16 threads × 4 × 4 outputs ran at
- *    0.5–0.8 GFLOP per CPU-second, 8 × 8 × (4 × 4) at 0.8–1.0, 8 × 8 × (8 × 8) at 1.3–1.6; on
- *    [4096, 64] × [64, 1024] 0.2, 0.45 and 0.8. A k-step of 8 or 32 was no better than 16, nor
- *    unrolling the k loop.
+ *    fewer threads with more outputs each win: 16 × 16 threads × 4 × 4 outputs (also a 64 × 64
+ *    tile) took 175 ms at 512³, 1095 ms at 1024³ and 927 ms on [4096, 64] × [64, 1024]; these
+ *    8 × 8 threads × 8 × 8 outputs take 93, 646 and 349 ms. 8 × 8 × (4 × 4) was in between; a
+ *    k-step of 8 or 32 was no better than 16, nor unrolling the k loop.
  *  - On a discrete GPU this is a classic shape too: 64 threads of 64 accumulators each, 8 KiB of
  *    shared memory, 16 multiply-adds per shared-memory word.
- *  - WebGPU zero-fills workgroup memory at every workgroup's start, so the shared array is only
- *    as large as the specialisation needs.
+ *  - Staging the C tile through shared memory (for coalesced float stores) was slower here:
+ *    WebGPU zero-fills workgroup memory at every workgroup's start, and 16 KiB of it cost more
+ *    than the checked stores (511³: 1.2 against 1.45 GFLOP per CPU-second).
  *
  * Layout specialisations (one pipeline per combination, by the key):
  *  - transpose flags tA, tB: op(A) = Aᵀ reads A stored [K, M], op(B) = Bᵀ reads B stored [N, K].
@@ -46,8 +47,10 @@ const PER = 8;
 const TK = 16;
 /** Output tile (rows × columns) per workgroup. */
 const TILE = THREADS * PER;
-/** vec4 slots per operand slice in shared memory (SLOTS / THREADS² per thread). */
+/** vec4 slots per operand slice in shared memory. */
 const SLOTS = (TILE * TK) / 4;
+// The loads give every thread the same number of 4-float groups and of 4 × 4 blocks.
+if ((SLOTS / 4) % (THREADS * THREADS) !== 0) throw new Error("matmul: tile sizes do not divide");
 
 interface Spec {
   /** op(A) = Aᵀ: A is stored [K, M]. */
@@ -68,11 +71,14 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 /**
  * WGSL copying one operand's slice into shared memory as [TK][TILE/4] vec4s. `outer` is the
  * operand's non-k dimension (rows of A, columns of B), `origin` its first index in the tile.
- * The slice is SLOTS groups of 4 floats, SLOTS / THREADS² per thread, consecutive threads on
- * consecutive groups. When k runs along the stored rows (A not transposed, B transposed), a
- * group is 4 k's of one outer index, scattered into 4 vec4s; otherwise it is 4 outer indices
- * of one k, stored as one vec4. The slots are unrolled for vec4 loads; float loads stay a WGSL
- * loop, as SwiftShader's compiler needs gigabytes for the unrolled float loads of two operands.
+ * Where the stored rows run along the outer index (A transposed, B not), a thread reads 4 outer
+ * indices at one k and stores them as one vec4 (SLOTS such groups). Where they run along k
+ * (A not transposed, B transposed), a thread reads a 4 × 4 block, 4 k's of each of 4 outer
+ * indices, and stores it transposed as 4 vec4s (SLOTS/4 blocks): whole-vec4 stores, as a
+ * dynamically indexed component store is slow to compile and run on SwiftShader. Consecutive
+ * threads take consecutive groups (blocks along k first). The groups are unrolled for vec4
+ * loads; float loads stay a WGSL loop, as SwiftShader's compiler took gigabytes (and was
+ * stopped) on the unrolled float loads of two operands.
  */
 function loadWgsl(
   name: string,
@@ -84,28 +90,40 @@ function loadWgsl(
   pad: string,
 ): string {
   const step = THREADS * THREADS;
-  const loop = (body: string) =>
+  const loop = (groups: number, body: string) =>
     vec4
-      ? range(SLOTS / step)
+      ? range(groups / step)
           .map((j) => `{\n      let u = t + ${j * step}u;${body}\n    }`)
           .join("\n    ")
-      : `for (var u = t; u < ${SLOTS}u; u = u + ${step}u) {${body}\n    }`;
+      : `for (var u = t; u < ${groups}u; u = u + ${step}u) {${body}\n    }`;
   if (kMajor) {
-    const at = `${name}Base + go * p.k + gk`;
-    const read = vec4
-      ? `select(vec4<f32>(${pad}), ${name}[(${at}) / 4u], go < ${outer} && gk < p.k)`
-      : `vec4<f32>(${range(4)
-          .map((q) => `select(${pad}, ${name}[${at} + ${q}u], go < ${outer} && gk + ${q}u < p.k)`)
-          .join(", ")})`;
-    return loop(`
-      let o = u / ${TK / 4}u;
+    // Row i of the block: 4 k's from gk of outer index go + i.
+    const row = (i: number) => {
+      const at = `${name}Base + (go + ${i}u) * p.k + gk`;
+      const ok = `go + ${i}u < ${outer}`;
+      return vec4
+        ? `select(vec4<f32>(${pad}), ${name}[(${at}) / 4u], ${ok} && gk < p.k)`
+        : `vec4<f32>(${range(4)
+            .map((q) => `select(${pad}, ${name}[${at} + ${q}u], ${ok} && gk + ${q}u < p.k)`)
+            .join(", ")})`;
+    };
+    return loop(
+      SLOTS / 4,
+      `
+      let oq = (u / ${TK / 4}u) * 4u;
       let kq = (u % ${TK / 4}u) * 4u;
-      let go = ${origin} + o;
+      let go = ${origin} + oq;
       let gk = k0 + kq;
-      let v = ${read};
       ${range(4)
-        .map((q) => `S[${offset}u + (kq + ${q}u) * ${TILE / 4}u + (o >> 2u)][o & 3u] = v[${q}];`)
-        .join("\n      ")}`);
+        .map((i) => `let v${i} = ${row(i)};`)
+        .join("\n      ")}
+      ${range(4)
+        .map(
+          (q) =>
+            `S[${offset}u + (kq + ${q}u) * ${TILE / 4}u + (oq >> 2u)] = vec4<f32>(v0[${q}], v1[${q}], v2[${q}], v3[${q}]);`,
+        )
+        .join("\n      ")}`,
+    );
   }
   const at = `${name}Base + gk * ${outer} + go`;
   const read = vec4
@@ -113,10 +131,13 @@ function loadWgsl(
     : `vec4<f32>(${range(4)
         .map((q) => `select(${pad}, ${name}[${at} + ${q}u], gk < p.k && go + ${q}u < ${outer})`)
         .join(", ")})`;
-  return loop(`
+  return loop(
+    SLOTS,
+    `
       let go = ${origin} + (u % ${TILE / 4}u) * 4u;
       let gk = k0 + u / ${TILE / 4}u;
-      S[${offset}u + u] = ${read};`);
+      S[${offset}u + u] = ${read};`,
+  );
 }
 
 /** C[z] = op(A[z]) · op(B[z]) with op(A) M×K and op(B) K×N. */
@@ -125,35 +146,24 @@ function matmulWgsl(s: Spec): string {
   const V = PER / 4;
   // acc_r_c: row r of this thread's block, columns 4c … 4c + 3.
   const accs = range(PER).flatMap((r) => range(V).map((c) => `acc_${r}_${c}`));
-  // vec4 C: each thread stores its rows directly. Float C (n not divisible by 4): the tile goes
-  // through shared memory and out one float per thread per pass, each with one bounds check
-  // (coalesced on a GPU; and SwiftShader's compiler needs gigabytes for PER² checked stores).
-  const store = s.vc
-    ? range(PER)
-        .flatMap((r) =>
-          range(V).map(
-            (c) =>
-              `if (row + ${r}u < p.m && col + ${4 * c}u < p.n) { C[(cBase + (row + ${r}u) * p.n + col + ${4 * c}u) / 4u] = acc_${r}_${c}; }`,
-          ),
-        )
-        .join("\n  ")
-    : `${range(PER)
-        .flatMap((r) =>
-          range(V).map(
-            (c) =>
-              `S[(lid.y * ${PER}u + ${r}u) * ${TILE / 4}u + lid.x * ${V}u + ${c}u] = acc_${r}_${c};`,
-          ),
-        )
-        .join("\n  ")}
-  workgroupBarrier();
-  for (var e = t; e < ${TILE * TILE}u; e = e + ${THREADS * THREADS}u) {
-    let gr = row0 + e / ${TILE}u;
-    let gc = col0 + e % ${TILE}u;
-    if (gr < p.m && gc < p.n) { C[cBase + gr * p.n + gc] = S[e >> 2u][e & 3u]; }
-  }`;
-  // Both slices, and the C tile where it is staged. WebGPU zero-fills workgroup memory at the
-  // start of every workgroup, so it is not sized for the staging where none happens.
-  const shared = s.vc ? 2 * SLOTS : Math.max(2 * SLOTS, (TILE * TILE) / 4);
+  // Each thread stores its own block, every store checked against the matrix's edge.
+  const store = range(PER)
+    .flatMap((r) =>
+      range(V).flatMap((c) => {
+        const row = `row + ${r}u`;
+        if (s.vc) {
+          const col = `col + ${4 * c}u`;
+          return [
+            `if (${row} < p.m && ${col} < p.n) { C[(cBase + (${row}) * p.n + ${col}) / 4u] = acc_${r}_${c}; }`,
+          ];
+        }
+        return range(4).map((q) => {
+          const col = `col + ${4 * c + q}u`;
+          return `if (${row} < p.m && ${col} < p.n) { C[cBase + (${row}) * p.n + ${col}] = acc_${r}_${c}[${q}]; }`;
+        });
+      }),
+    )
+    .join("\n  ");
   const fmas = range(PER)
     .flatMap((r) =>
       range(V).map((c) => `acc_${r}_${c} = acc_${r}_${c} + a${r >> 2}[${r & 3}] * b${c};`),
@@ -167,8 +177,8 @@ struct P { m: u32, k: u32, n: u32, gx: u32, gy: u32, gz: u32 }
 @group(0) @binding(3) var<uniform> p: P;
 
 // S[kk·${TILE / 4} + i/4] holds op(A) rows 4·(i/4) … +3 at k-step index kk, S[${SLOTS} + …]
-// likewise op(B)'s columns; after the k loop, the C tile when it is stored as floats.
-var<workgroup> S: array<vec4<f32>, ${shared}>;
+// likewise op(B)'s columns.
+var<workgroup> S: array<vec4<f32>, ${2 * SLOTS}>;
 
 @compute @workgroup_size(${THREADS}, ${THREADS})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
@@ -207,13 +217,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }
 
 /**
- * Products whose matrices fill less than a quarter of one tile (m·n below SMALL) take a direct
- * kernel instead: one thread per output, no shared memory and no barrier, a 1-D grid over all
- * batches' outputs. A tile there would leave most of its threads idle and still pay a
- * workgroup launch per matrix (a batch of 70 000 1 × 1 products took 68 s tiled on SwiftShader).
- * The same signed-zero rule holds: sums start from −0 and never see padding.
+ * Products of at most SMALL outputs per matrix (a sixteenth of a tile) take a direct kernel
+ * instead: one thread per output, no shared memory and no barrier, a 1-D grid over all batches'
+ * outputs. On SwiftShader a multiply-add costs ~16× less in a full tile than in the direct
+ * kernel (1.5 against 0.1–0.2 GFLOP per CPU-second), so below a sixteenth of a tile the idle
+ * threads cost more than the reuse saves; measured at 16 × 4096 × 16 (direct 11 ms, tiled
+ * 18 ms) and 31 × 4096 × 31 (40 ms against 20 ms). A tile also pays a workgroup launch per
+ * matrix: a batch of 70 000 1 × 1 products took 68 s tiled and 21 ms direct.
+ * Signed zeros as in the tiled kernel: sums start from −0 and see no padding.
  */
-const SMALL = (TILE * TILE) / 4;
+const SMALL = (TILE * TILE) / 16;
 
 function directWgsl(ta: boolean, tb: boolean): string {
   return /* wgsl */ `${FLAT_INDEX}
@@ -263,7 +276,7 @@ interface Product {
 function record(rt: GpuRuntime, q: Product): GPUBuffer {
   const { m, k, n, batch } = q;
   const c = rt.alloc(4 * batch * m * n);
-  if (m * n < SMALL) {
+  if (m * n <= SMALL) {
     const total = batch * m * n;
     rt.dispatch(
       `matmul:direct:${q.ta ? "T" : "N"}${q.tb ? "T" : "N"}`,
