@@ -8,8 +8,6 @@ export default defineConfig({
       "golden/**/*.test.ts",
       "bench/**/*.test.ts",
     ],
-    // The WebGPU unit tests need an adapter; they join the default run with the backend (issue 4).
-    exclude: process.env.TENSORLAWS_WEBGPU === "1" ? [] : ["src/webgpu/**"],
     testTimeout: 60_000,
   },
 });

@@ -1,33 +1,5 @@
-/**
- * Runs every law against every backend under test. Test names are the laws' sentences, so
- * `vitest` reads as the documentation of what each backend obeys.
- */
-import { afterAll, describe, test } from "vitest";
-import { backendsUnderTest, disposeAll, reference } from "../src/backends.ts";
-import { envOptions, runLaw } from "../src/law.ts";
-import { allLaws } from "./index.ts";
+/** Every law on the CPU backends (and on a module named by TENSORLAWS_BACKEND). */
+import { backendsUnderTest } from "../src/backends.ts";
+import { describeLaws } from "./describe-laws.ts";
 
-const backends = await backendsUnderTest();
-// The WebGPU device keeps the process alive until it is destroyed.
-afterAll(() => disposeAll(backends));
-const options = envOptions(reference);
-const topics = [...new Set(allLaws.map((l) => l.topic))];
-
-for (const backend of backends) {
-  describe(`${backend.name} (${backend.dtype})`, () => {
-    for (const topic of topics) {
-      describe(topic, () => {
-        for (const law of allLaws.filter((l) => l.topic === topic)) {
-          test(`${law.id} ${law.title}`, async (ctx) => {
-            const result = await runLaw(law, backend, options);
-            if (result.status === "not implemented") {
-              ctx.skip(`not implemented: ${backend.name} lacks ${result.missing?.join(", ")}`);
-            }
-            if (result.status === "not applicable") ctx.skip(`not applicable to ${backend.name}`);
-            if (result.status === "failed") throw new Error(result.message);
-          }, 60_000);
-        }
-      });
-    }
-  });
-}
+describeLaws(await backendsUnderTest(process.env, "cpu"));

@@ -2,8 +2,8 @@
  * Which backends a run covers: the built-ins (cpu, cpu32 and, where an adapter exists, webgpu),
  * plus a module named by TENSORLAWS_BACKEND.
  *
- * Environment: TENSORLAWS_WEBGPU=1 adds the WebGPU backend (opt-in while its kernels are being
- * written); TENSORLAWS_REQUIRE_GPU=1 makes a missing WebGPU adapter an error. Without VK_ICD_FILENAMES, a
+ * Environment: TENSORLAWS_WEBGPU=0 leaves the WebGPU backend out; TENSORLAWS_REQUIRE_GPU=1 makes a
+ * missing WebGPU adapter an error (CI sets it). Without VK_ICD_FILENAMES, a
  * machine with no hardware adapter falls back to Chromium's SwiftShader when it is installed
  * (src/webgpu/index.ts).
  */
@@ -30,9 +30,7 @@ export async function allBuiltinBackends(
   env: Env = process.env,
 ): Promise<{ backends: Backend[]; noAdapter?: string }> {
   const backends = builtinBackends();
-  // Opt-in until every kernel of the contract has a WGSL implementation (issue 4): then CI
-  // installs SwiftShader and runs it by default.
-  if (env.TENSORLAWS_WEBGPU !== "1" && env.TENSORLAWS_REQUIRE_GPU !== "1") return { backends };
+  if (env.TENSORLAWS_WEBGPU === "0" && env.TENSORLAWS_REQUIRE_GPU !== "1") return { backends };
   try {
     const webgpu = await createWebGpuBackend();
     if (webgpu) return { backends: [...backends, webgpu] };
@@ -97,13 +95,20 @@ export async function loadBackend(path: string): Promise<Backend> {
 /**
  * The backends a test run covers: the built-ins (with a loud banner, or an error under
  * TENSORLAWS_REQUIRE_GPU=1, when WebGPU is missing) plus TENSORLAWS_BACKEND's module;
- * TENSORLAWS_ONLY=1 runs that module alone. Dispose them with `disposeAll` when done.
+ * TENSORLAWS_ONLY=1 runs that module alone. `part` splits the run so that test files can go
+ * in parallel: "cpu" is the CPU built-ins and the module, "webgpu" the GPU alone. Dispose them
+ * with `disposeAll` when done.
  */
-export async function backendsUnderTest(env: Env = process.env): Promise<Backend[]> {
+export async function backendsUnderTest(
+  env: Env = process.env,
+  part: "all" | "cpu" | "webgpu" = "all",
+): Promise<Backend[]> {
   const extra = env.TENSORLAWS_BACKEND;
-  const mine = extra ? [await loadBackend(extra)] : [];
+  const mine = extra && part !== "webgpu" ? [await loadBackend(extra)] : [];
   if (extra && env.TENSORLAWS_ONLY === "1") return mine;
+  if (part === "cpu") return [...builtinBackends(), ...mine];
   const { backends, noAdapter } = await allBuiltinBackends(env);
   if (noAdapter) warnNoAdapter(noAdapter, env);
-  return [...backends, ...mine];
+  const gpu = backends.filter((b) => !builtinBackends().includes(b));
+  return part === "webgpu" ? gpu : [...backends, ...mine];
 }

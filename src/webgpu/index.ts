@@ -78,6 +78,8 @@ async function nodeAdapter(
   const { create, globals } = await import("webgpu");
   const { existsSync } = await import("node:fs");
   Object.assign(globalThis, globals);
+  // The Vulkan loader prints "XDG_RUNTIME_DIR is invalid" on every instance without it (CI, ssh).
+  process.env.XDG_RUNTIME_DIR ??= (await import("node:os")).tmpdir();
   const request = async () => {
     const gpu = create(options.dawnFlags ?? []);
     return { gpu, adapter: await gpu.requestAdapter({ powerPreference: options.powerPreference }) };

@@ -1,0 +1,15 @@
+/**
+ * Every law on the WebGPU backend, in a file of its own so that it runs beside the CPU laws.
+ * With no adapter it prints a loud banner (an error under TENSORLAWS_REQUIRE_GPU=1).
+ */
+import { test } from "vitest";
+import { backendsUnderTest } from "../src/backends.ts";
+import { describeLaws } from "./describe-laws.ts";
+
+const backends = await backendsUnderTest(process.env, "webgpu");
+if (backends.length === 0) {
+  test("no WebGPU adapter: the WebGPU laws did not run (see the banner above)", (ctx) => {
+    ctx.skip("no WebGPU adapter");
+  });
+}
+describeLaws(backends);
