@@ -19,6 +19,32 @@ const TWO_32 = 4294967296;
 export const INIT_STREAM = 1;
 
 /**
+ * Random123's known answers for philox4x32-10 (tests/kat_vectors): any implementation of the
+ * generator (ours in TypeScript and in WGSL, a user's) must reproduce them word for word.
+ */
+export const PHILOX_KAT: readonly {
+  counter: Words4;
+  key: readonly [number, number];
+  expected: readonly string[];
+}[] = [
+  {
+    counter: [0, 0, 0, 0],
+    key: [0, 0],
+    expected: ["6627e8d5", "e169c58d", "bc57ac4c", "9b00dbd8"],
+  },
+  {
+    counter: [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff],
+    key: [0xffffffff, 0xffffffff],
+    expected: ["408f276d", "41c83b0e", "a20bc7c6", "6d5451fd"],
+  },
+  {
+    counter: [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
+    key: [0xa4093822, 0x299f31d0],
+    expected: ["d16cfe09", "94fdcceb", "5001e420", "24126ea1"],
+  },
+];
+
+/**
  * High 32 bits of the exact 64-bit product of two uint32 words. JavaScript doubles lose bits
  * above 2^53 and WGSL has no 64-bit integers, so both build it from 16-bit halves, whose
  * products stay below 2^32. Returns the bit pattern as an int32 (V8 keeps those unboxed).

@@ -11,32 +11,10 @@ import type { OpName } from "../contract.ts";
 import { cpu } from "../cpu/index.ts";
 import type { Tensor } from "../tensor.ts";
 import { budgetFor, compare } from "../tolerance.ts";
-import { createWebGpuBackend, type WebGpuBackend } from "./index.ts";
+import { lcgTensor, webgpuForTests } from "./test-support.ts";
 
-let backend: WebGpuBackend | undefined;
-try {
-  backend = await createWebGpuBackend();
-} catch (e) {
-  console.warn(`creating the WebGPU backend failed: ${e instanceof Error ? e.message : e}`);
-}
-if (!backend) {
-  if (process.env.TENSORLAWS_REQUIRE_GPU === "1") {
-    throw new Error("TENSORLAWS_REQUIRE_GPU=1 but no WebGPU adapter was found");
-  }
-  console.warn("NO WEBGPU ADAPTER: src/webgpu/norm.test.ts (norm kernel shapes) is skipped");
-}
+const backend = await webgpuForTests("src/webgpu/norm.test.ts (norm kernel shapes)");
 afterAll(() => backend?.dispose());
-
-/** A deterministic float32 tensor: values from a linear congruential generator. */
-function tensor(shape: number[], scale: number, offset = 0, seed = 1): Tensor {
-  let s = seed;
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = Float32Array.from({ length: n }, () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return offset + (s / 2147483648 - 0.5) * scale;
-  });
-  return { shape, data };
-}
 
 const f64 = (t: Tensor): Tensor => ({ shape: t.shape, data: Float64Array.from(t.data) });
 
@@ -79,18 +57,18 @@ describe.skipIf(!backend)("webgpu norm kernels on every specialisation", () => {
     [64, 70, 500],
   ];
   it.each(batchShapes)("batch_norm and its gradient on [%i, %i] (offset %i)", async (n, c, off) => {
-    const x = tensor([n, c], 4, off, 3);
-    const gamma = tensor([c], 2, 0.5, 5);
-    const beta = tensor([c], 1, 0, 7);
-    const runningMean = tensor([c], 1, 0, 9);
-    const runningVar = tensor([c], 1, 1, 11);
+    const x = lcgTensor([n, c], 4, 3, off);
+    const gamma = lcgTensor([c], 2, 5, 0.5);
+    const beta = lcgTensor([c], 1, 7, 0);
+    const runningMean = lcgTensor([c], 1, 9, 0);
+    const runningVar = lcgTensor([c], 1, 11, 1);
     const inputs = { x, gamma, beta, runningMean, runningVar };
     for (const training of [true, false]) {
       await expectWithinBudget("batch_norm", inputs, { training, eps: 1e-5, momentum: 0.1 });
     }
     await expectWithinBudget(
       "batch_norm_vjp",
-      { x, gamma, dy: tensor([n, c], 2, 0, 13) },
+      { x, gamma, dy: lcgTensor([n, c], 2, 13, 0) },
       {
         eps: 1e-5,
       },
@@ -109,13 +87,13 @@ describe.skipIf(!backend)("webgpu norm kernels on every specialisation", () => {
   ];
   it.each(layerShapes.map((s) => [s]))("layer_norm and its gradient on %j", async (shape) => {
     const d = shape[shape.length - 1];
-    const x = tensor(shape, 6, 2, 17);
-    const gamma = tensor([d], 2, 0.5, 19);
-    const beta = tensor([d], 1, 0, 23);
+    const x = lcgTensor(shape, 6, 17, 2);
+    const gamma = lcgTensor([d], 2, 19, 0.5);
+    const beta = lcgTensor([d], 1, 23, 0);
     await expectWithinBudget("layer_norm", { x, gamma, beta }, { eps: 1e-5 });
     await expectWithinBudget(
       "layer_norm_vjp",
-      { x, gamma, beta, dy: tensor(shape, 2, 0, 29) },
+      { x, gamma, beta, dy: lcgTensor(shape, 2, 29, 0) },
       { eps: 1e-5 },
     );
   });

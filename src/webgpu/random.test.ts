@@ -5,25 +5,13 @@
  * (an error under TENSORLAWS_REQUIRE_GPU=1, as in CI).
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { dropMask } from "../random.ts";
-import { createWebGpuBackend, type WebGpuBackend } from "./index.ts";
+import { dropMask, PHILOX_KAT } from "../random.ts";
+import type { WebGpuBackend } from "./index.ts";
 import { PHILOX_WGSL } from "./random.ts";
 import { FLAT_INDEX, MAIN_1D } from "./runtime.ts";
+import { webgpuForTests } from "./test-support.ts";
 
-let backend: WebGpuBackend | undefined;
-try {
-  backend = await createWebGpuBackend();
-} catch (e) {
-  console.warn(`creating the WebGPU backend failed: ${e instanceof Error ? e.message : e}`);
-}
-if (!backend) {
-  if (process.env.TENSORLAWS_REQUIRE_GPU === "1") {
-    throw new Error("TENSORLAWS_REQUIRE_GPU=1 but no WebGPU adapter was found");
-  }
-  console.warn(
-    "NO WEBGPU ADAPTER: src/webgpu/random.test.ts (WGSL Philox, GPU dropout mask) is skipped",
-  );
-}
+const backend = await webgpuForTests("src/webgpu/random.test.ts (WGSL Philox, GPU dropout mask)");
 afterAll(() => backend?.dispose());
 
 /** Runs the WGSL philox4x32 on each (counter, key): six input words in, four out. */
@@ -54,28 +42,9 @@ const hex = (words: ArrayLike<number>): string[] =>
   Array.from(words, (w) => (w >>> 0).toString(16).padStart(8, "0"));
 
 describe.skipIf(!backend)("WGSL Philox-4x32-10", () => {
-  // Random123 tests/kat_vectors, the three "philox4x32 10" lines (as in src/random.test.ts).
-  const kat = [
-    {
-      counter: [0, 0, 0, 0],
-      key: [0, 0],
-      expected: ["6627e8d5", "e169c58d", "bc57ac4c", "9b00dbd8"],
-    },
-    {
-      counter: [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff],
-      key: [0xffffffff, 0xffffffff],
-      expected: ["408f276d", "41c83b0e", "a20bc7c6", "6d5451fd"],
-    },
-    {
-      counter: [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
-      key: [0xa4093822, 0x299f31d0],
-      expected: ["d16cfe09", "94fdcceb", "5001e420", "24126ea1"],
-    },
-  ];
-
   it("matches the Random123 known answers", async () => {
-    const out = await gpuPhilox(backend!, kat);
-    kat.forEach((c, i) => {
+    const out = await gpuPhilox(backend!, PHILOX_KAT);
+    PHILOX_KAT.forEach((c, i) => {
       expect(hex(out.subarray(4 * i, 4 * i + 4))).toEqual(c.expected);
     });
   });

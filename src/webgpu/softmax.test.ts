@@ -12,34 +12,10 @@ import type { OpName } from "../contract.ts";
 import { cpu } from "../cpu/index.ts";
 import type { IndexTensor, Tensor } from "../tensor.ts";
 import { budgetFor, compare } from "../tolerance.ts";
-import { createWebGpuBackend, type WebGpuBackend } from "./index.ts";
+import { lcgTensor, webgpuForTests } from "./test-support.ts";
 
-let backend: WebGpuBackend | undefined;
-try {
-  backend = await createWebGpuBackend();
-} catch (e) {
-  console.warn(`creating the WebGPU backend failed: ${e instanceof Error ? e.message : e}`);
-}
-if (!backend) {
-  if (process.env.TENSORLAWS_REQUIRE_GPU === "1") {
-    throw new Error("TENSORLAWS_REQUIRE_GPU=1 but no WebGPU adapter was found");
-  }
-  console.warn(
-    "NO WEBGPU ADAPTER: src/webgpu/softmax.test.ts (softmax and loss shapes) is skipped",
-  );
-}
+const backend = await webgpuForTests("src/webgpu/softmax.test.ts (softmax and loss shapes)");
 afterAll(() => backend?.dispose());
-
-/** A deterministic float32 tensor: values from a linear congruential generator. */
-function tensor(shape: number[], scale: number, seed = 1, offset = 0): Tensor {
-  let s = seed;
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = Float32Array.from({ length: n }, () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return offset + (s / 2147483648 - 0.5) * scale;
-  });
-  return { shape, data };
-}
 
 /** Row r of a [rows, n] view gets the special values the reference defines an answer for. */
 function withSpecialRows(t: Tensor): Tensor {
@@ -105,14 +81,14 @@ const shapes: number[][] = [
 describe.skipIf(!backend)("webgpu softmax family on every specialisation", () => {
   for (const shape of shapes) {
     it(`softmax, log_softmax, logsumexp and their gradients on [${shape}]`, async () => {
-      const x = withSpecialRows(tensor(shape, 20, 3));
-      const dy = tensor(shape, 2, 5);
-      const dyRow = tensor(shape.slice(0, -1), 2, 7);
+      const x = withSpecialRows(lcgTensor(shape, 20, 3));
+      const dy = lcgTensor(shape, 2, 5);
+      const dyRow = lcgTensor(shape.slice(0, -1), 2, 7);
       for (const op of ["softmax", "log_softmax", "logsumexp"] as const) {
         await expectWithinBudget(op, { x }, {});
       }
       // Finite logits for the gradients: a special row's gradient is NaN either way.
-      const xf = tensor(shape, 20, 3);
+      const xf = lcgTensor(shape, 20, 3);
       await expectWithinBudget("softmax_vjp", { x: xf, dy }, {});
       await expectWithinBudget("log_softmax_vjp", { x: xf, dy }, {});
       await expectWithinBudget("logsumexp_vjp", { x: xf, dy: dyRow }, {});
@@ -129,19 +105,19 @@ describe.skipIf(!backend)("webgpu losses on every specialisation", () => {
   ];
   for (const [n, c] of lossShapes) {
     it(`cross-entropy (indices and soft targets) and nll on [${n}, ${c}]`, async () => {
-      const logits = withSpecialRows(tensor([n, c], 16, 11));
-      const finite = tensor([n, c], 16, 11);
+      const logits = withSpecialRows(lcgTensor([n, c], 16, 11));
+      const finite = lcgTensor([n, c], 16, 11);
       const classes: IndexTensor = {
         shape: [n],
         data: Int32Array.from({ length: n }, (_, i) => (i * 7919) % c),
       };
       // Soft targets: non-negative, some exactly 0 (a −∞ logit there must not make NaN).
-      const soft = tensor([n, c], 1, 13, 0.5);
+      const soft = lcgTensor([n, c], 1, 13, 0.5);
       soft.data.forEach((v, i) => {
         soft.data[i] = v < 0.2 ? 0 : v;
       });
       for (const reduction of ["none", "sum", "mean"] as const) {
-        const dy = reduction === "none" ? tensor([n], 2, 17) : tensor([], 2, 19);
+        const dy = reduction === "none" ? lcgTensor([n], 2, 17) : lcgTensor([], 2, 19);
         for (const target of [classes, soft]) {
           await expectWithinBudget("cross_entropy", { logits, target }, { reduction });
           await expectWithinBudget(
@@ -159,10 +135,10 @@ describe.skipIf(!backend)("webgpu losses on every specialisation", () => {
   // One fused partial chunk, and several reduced in a second pass.
   for (const size of [[5], [3, 7], [100, 123]]) {
     it(`mse and its gradient on [${size}]`, async () => {
-      const pred = tensor(size, 8, 23);
-      const target = tensor(size, 8, 29);
+      const pred = lcgTensor(size, 8, 23);
+      const target = lcgTensor(size, 8, 29);
       for (const reduction of ["none", "sum", "mean"] as const) {
-        const dy = reduction === "none" ? tensor(size, 2, 31) : tensor([], 2, 37);
+        const dy = reduction === "none" ? lcgTensor(size, 2, 31) : lcgTensor([], 2, 37);
         await expectWithinBudget("mse", { pred, target }, { reduction });
         await expectWithinBudget("mse_vjp", { pred, target, dy }, { reduction });
       }

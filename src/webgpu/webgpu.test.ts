@@ -10,18 +10,13 @@ import { call } from "../call.ts";
 import { cpu, cpu32 } from "../cpu/index.ts";
 import { cast, type Tensor, tensor } from "../tensor.ts";
 import { budgetFor, compare, formatMismatch } from "../tolerance.ts";
-import { createWebGpuBackend, describeAdapter } from "./index.ts";
+import { describeAdapter } from "./index.ts";
+import { webgpuForTests } from "./test-support.ts";
 
-const backend = await createWebGpuBackend();
+const backend = await webgpuForTests(
+  "src/webgpu/webgpu.test.ts (runtime, elementwise, reductions)",
+);
 afterAll(() => backend?.dispose());
-
-if (!backend) {
-  const line = "=".repeat(78);
-  console.warn(
-    `${line}\nNO WEBGPU ADAPTER: the WebGPU runtime tests are skipped. On Linux without a GPU,\n` +
-      `apt-get install chromium libvulkan1 provides SwiftShader.\n${line}`,
-  );
-}
 
 test("a WebGPU backend exists (required when TENSORLAWS_REQUIRE_GPU=1)", () => {
   if (process.env.TENSORLAWS_REQUIRE_GPU === "1") expect(backend).toBeDefined();
