@@ -28,6 +28,8 @@ export interface WebGpuOptions {
   powerPreference?: GPUPowerPreference;
   /** The backend's name in reports (default "webgpu"). */
   name?: string;
+  /** false: never use subgroup operations, even where the adapter has them (tests the fallback). */
+  subgroups?: boolean;
 }
 
 /** Who made the adapter, for reports. */
@@ -112,7 +114,8 @@ export async function createWebGpuBackend(
   const limits = adapter.limits;
   // Optional features a kernel may use where the adapter has them: check
   // rt.device.features.has("subgroups") (and "timestamp-query" for timing).
-  const wanted: GPUFeatureName[] = ["subgroups", "timestamp-query"];
+  const wanted: GPUFeatureName[] =
+    options.subgroups === false ? ["timestamp-query"] : ["subgroups", "timestamp-query"];
   const device = await adapter.requestDevice({
     requiredFeatures: wanted.filter((f) => adapter.features.has(f)),
     requiredLimits: {
@@ -128,6 +131,7 @@ export async function createWebGpuBackend(
     device: info.device,
   };
   const rt = new GpuRuntime(device);
+  if (options.subgroups !== false) await rt.probeSubgroups();
   const kernels = guarded(rt, {
     ...elementwiseKernels(rt),
     ...reductionKernels(rt),

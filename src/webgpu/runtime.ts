@@ -99,6 +99,19 @@ function sizeClass(bytes: number): number {
   return Math.ceil(bytes / step) * step;
 }
 
+const SUBGROUP_PROBE = `enable subgroups;
+@group(0) @binding(0) var<storage, read_write> out: array<u32>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) i: u32, @builtin(subgroup_invocation_id) lane: u32,
+        @builtin(subgroup_size) size: u32) {
+  let first = subgroupBroadcastFirst(i);
+  let partner = subgroupShuffleXor(i, 1u);
+  out[4u * i] = lane;
+  out[4u * i + 1u] = size;
+  out[4u * i + 2u] = first;
+  out[4u * i + 3u] = partner;
+}`;
+
 export class GpuRuntime {
   readonly stats: RuntimeStats = {
     pipelinesBuilt: 0,
@@ -108,6 +121,12 @@ export class GpuRuntime {
     dispatches: 0,
     submits: 0,
   };
+  /**
+   * Whether kernels may merge partial results through subgroup shuffles: the device has the
+   * "subgroups" feature *and* its subgroups were seen to be contiguous, aligned runs of
+   * local_invocation_index in a 1-D workgroup (probeSubgroups), which WGSL does not promise.
+   */
+  subgroups = false;
   private readonly pipelines = new Map<string, CachedPipeline>();
   /** Free buffers by usage and size class. */
   private readonly pool = new Map<string, GPUBuffer[]>();
@@ -129,6 +148,27 @@ export class GpuRuntime {
     device.lost.then((info) => {
       this.lost = `${info.reason}: ${info.message}`;
     });
+  }
+
+  /**
+   * Checks what the row kernels assume of subgroups before they rely on it: in a workgroup of
+   * WG threads, invocation i is lane i mod size of the subgroup starting at i − (i mod size),
+   * and shuffles reach across it. Sets and returns `subgroups`.
+   */
+  async probeSubgroups(): Promise<boolean> {
+    this.subgroups = false;
+    if (!this.device.features.has("subgroups")) return false;
+    const out = this.alloc(16 * WG);
+    this.dispatch("probe:subgroups", () => SUBGROUP_PROBE, [out], [1, 1]);
+    const words = new Uint32Array((await this.read(out, 4 * WG)).buffer);
+    let ok = true;
+    for (let i = 0; i < WG; i++) {
+      const [lane, size, first, partner] = words.subarray(4 * i, 4 * i + 4);
+      ok &&= size >= 2 && size === words[1] && lane === i % size;
+      ok &&= first === i - lane && partner === (i ^ 1);
+    }
+    this.subgroups = ok;
+    return ok;
   }
 
   /** Pipelines built so far (one per kernel key). */

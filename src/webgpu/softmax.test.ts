@@ -12,10 +12,23 @@ import type { OpName } from "../contract.ts";
 import { cpu } from "../cpu/index.ts";
 import type { IndexTensor, Tensor } from "../tensor.ts";
 import { budgetFor, compare } from "../tolerance.ts";
+import { createWebGpuBackend, type WebGpuBackend } from "./index.ts";
 import { lcgTensor, webgpuForTests } from "./test-support.ts";
 
 const backend = await webgpuForTests("src/webgpu/softmax.test.ts (softmax and loss shapes)");
-afterAll(() => backend?.dispose());
+// Where the adapter has subgroups the row kernels merge with shuffles; the shared-memory trees
+// every adapter can run are then tested on a second device created without the feature.
+const fallback = backend?.runtime.subgroups
+  ? await createWebGpuBackend({ subgroups: false })
+  : undefined;
+afterAll(async () => {
+  await backend?.dispose();
+  await fallback?.dispose();
+});
+const paths = [
+  { how: backend?.runtime.subgroups ? "subgroup shuffles" : "shared-memory trees", gpu: backend },
+  ...(fallback ? [{ how: "shared-memory trees", gpu: fallback }] : []),
+];
 
 /** Row r of a [rows, n] view gets the special values the reference defines an answer for. */
 function withSpecialRows(t: Tensor): Tensor {
@@ -42,11 +55,11 @@ const f64 = <T extends Tensor | IndexTensor>(t: T): T =>
 
 /** Runs op on the GPU and on the float64 reference; every output within the default budget. */
 async function expectWithinBudget(
+  gpu: WebGpuBackend,
   op: OpName,
   inputs: Record<string, Tensor | IndexTensor>,
   attrs: object,
 ) {
-  const gpu = backend!;
   const run = gpu.kernels[op] as (i: object, a: object) => Promise<Tensor>;
   const actual = await run(inputs, attrs);
   const exact = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, f64(v)]));
@@ -78,25 +91,25 @@ const shapes: number[][] = [
   [1, 20000],
 ];
 
-describe.skipIf(!backend)("webgpu softmax family on every specialisation", () => {
+describe.skipIf(!backend).each(paths)("webgpu softmax family, merging with $how", ({ gpu }) => {
   for (const shape of shapes) {
     it(`softmax, log_softmax, logsumexp and their gradients on [${shape}]`, async () => {
       const x = withSpecialRows(lcgTensor(shape, 20, 3));
       const dy = lcgTensor(shape, 2, 5);
       const dyRow = lcgTensor(shape.slice(0, -1), 2, 7);
       for (const op of ["softmax", "log_softmax", "logsumexp"] as const) {
-        await expectWithinBudget(op, { x }, {});
+        await expectWithinBudget(gpu!, op, { x }, {});
       }
       // Finite logits for the gradients: a special row's gradient is NaN either way.
       const xf = lcgTensor(shape, 20, 3);
-      await expectWithinBudget("softmax_vjp", { x: xf, dy }, {});
-      await expectWithinBudget("log_softmax_vjp", { x: xf, dy }, {});
-      await expectWithinBudget("logsumexp_vjp", { x: xf, dy: dyRow }, {});
+      await expectWithinBudget(gpu!, "softmax_vjp", { x: xf, dy }, {});
+      await expectWithinBudget(gpu!, "log_softmax_vjp", { x: xf, dy }, {});
+      await expectWithinBudget(gpu!, "logsumexp_vjp", { x: xf, dy: dyRow }, {});
     });
   }
 });
 
-describe.skipIf(!backend)("webgpu losses on every specialisation", () => {
+describe.skipIf(!backend).each(paths)("webgpu losses, merging with $how", ({ gpu }) => {
   const lossShapes: [number, number][] = [
     [2, 1],
     [5000, 10],
@@ -119,15 +132,21 @@ describe.skipIf(!backend)("webgpu losses on every specialisation", () => {
       for (const reduction of ["none", "sum", "mean"] as const) {
         const dy = reduction === "none" ? lcgTensor([n], 2, 17) : lcgTensor([], 2, 19);
         for (const target of [classes, soft]) {
-          await expectWithinBudget("cross_entropy", { logits, target }, { reduction });
+          await expectWithinBudget(gpu!, "cross_entropy", { logits, target }, { reduction });
           await expectWithinBudget(
+            gpu!,
             "cross_entropy_vjp",
             { logits: finite, target, dy },
             { reduction },
           );
         }
-        await expectWithinBudget("nll", { logp: logits, target: classes }, { reduction });
-        await expectWithinBudget("nll_vjp", { logp: logits, target: classes, dy }, { reduction });
+        await expectWithinBudget(gpu!, "nll", { logp: logits, target: classes }, { reduction });
+        await expectWithinBudget(
+          gpu!,
+          "nll_vjp",
+          { logp: logits, target: classes, dy },
+          { reduction },
+        );
       }
     });
   }
@@ -139,8 +158,8 @@ describe.skipIf(!backend)("webgpu losses on every specialisation", () => {
       const target = lcgTensor(size, 8, 29);
       for (const reduction of ["none", "sum", "mean"] as const) {
         const dy = reduction === "none" ? lcgTensor(size, 2, 31) : lcgTensor([], 2, 37);
-        await expectWithinBudget("mse", { pred, target }, { reduction });
-        await expectWithinBudget("mse_vjp", { pred, target, dy }, { reduction });
+        await expectWithinBudget(gpu!, "mse", { pred, target }, { reduction });
+        await expectWithinBudget(gpu!, "mse_vjp", { pred, target, dy }, { reduction });
       }
     });
   }
