@@ -212,6 +212,80 @@ export const engineLaws: Law[] = [
     },
   },
   {
+    id: "I3b",
+    topic: "engine",
+    title:
+      "one fused call returns the cross-entropy and its gradient: the same loss and gradient as cross_entropy and cross_entropy_vjp, for class indices and soft targets, with logits up to ±200",
+    note: "Notes 000 and 002: a training step wants loss and gradient together; fusing them (one read of the logits) must change neither, nor bring back the overflow the max-shift removes.",
+    ops: ["cross_entropy_fused", "cross_entropy", "cross_entropy_vjp"],
+    async check(ctx) {
+      const stepCase = fc
+        .tuple(
+          fc.integer({ min: 1, max: 6 }),
+          fc.integer({ min: 2, max: 100 }),
+          fc.constantFrom(5, 200),
+          fc.boolean(),
+          fc.constantFrom("none", "sum", "mean"),
+        )
+        .chain(([n, c, scale, soft, reduction]) =>
+          fc.tuple(
+            tensorOf([n, c], moderate(scale)),
+            fc.array(fc.integer({ min: 0, max: c - 1 }), { minLength: n, maxLength: n }),
+            soft ? tensorOf([n, c], fc.integer({ min: 0, max: 4 })) : fc.constant(undefined),
+            fc.constant(reduction),
+          ),
+        );
+      await ctx.property(stepCase, async ([l, cls, weights, reduction]) => {
+        const logits = ctx.t(l.shape, l.values);
+        const [n, c] = l.shape;
+        // Soft targets: non-negative weights normalised per row, some exactly 0.
+        const target = weights
+          ? ctx.t(
+              [n, c],
+              weights.values.map((w, i) => {
+                const r = Math.floor(i / c);
+                let row = 0;
+                for (let j = 0; j < c; j++) row += weights.values[r * c + j];
+                return row === 0 ? 1 / c : w / row;
+              }),
+            )
+          : indices([n], cls);
+        {
+          const both = await ctx.expectMatchesReference(
+            "cross_entropy_fused",
+            { logits, target },
+            { reduction },
+          );
+          const loss = await ctx.call("cross_entropy", { logits, target }, { reduction });
+          const dy = ctx.t(
+            reduction === "none" ? [n] : [],
+            reduction === "none" ? Array(n).fill(1) : [1],
+          );
+          const grad = await ctx.call("cross_entropy_vjp", { logits, target, dy }, { reduction });
+          const { fields } = await ctx.budget(
+            "cross_entropy_fused",
+            { logits, target },
+            { reduction },
+          );
+          ctx.expectClose(
+            `cross_entropy_fused(${reduction}).loss vs cross_entropy`,
+            both.loss,
+            loss.data,
+            fields.loss.tol.map((t) => 2 * t),
+            "2 × cross-entropy budget",
+          );
+          ctx.expectClose(
+            `cross_entropy_fused(${reduction}).dlogits vs cross_entropy_vjp(dy = 1)`,
+            both.dlogits,
+            grad.data,
+            fields.dlogits.tol.map((t) => 2 * t),
+            "2 × cross-entropy gradient budget",
+          );
+        }
+      });
+    },
+  },
+  {
     id: "I4a",
     topic: "engine",
     title:

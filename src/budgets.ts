@@ -12,6 +12,7 @@ import {
   broadcastShapes,
   type FloatDType,
   type Tensor,
+  tensor,
 } from "./tensor.ts";
 import { type Budget, minNormal, type ToleranceField, ulpOf, unitRoundoff } from "./tolerance.ts";
 
@@ -738,6 +739,18 @@ export function toleranceFields<O extends OpName>(
   dtype: FloatDType,
   budget: Budget,
 ): Fields {
+  if (op === "cross_entropy_fused") {
+    // Held to what the two unfused ops are held to: fusing must not cost accuracy.
+    const io = inputs as Inputs<"cross_entropy_fused">;
+    const ao = attrs as Attrs<"cross_entropy_fused">;
+    const ro = reference as Output<"cross_entropy_fused">;
+    const n = io.logits.shape[0];
+    const dy = tensor("float64", ao.reduction === "none" ? [n] : [], 1);
+    return {
+      loss: toleranceFields("cross_entropy", io, ao, ro.loss, dtype, budget).y,
+      dlogits: toleranceFields("cross_entropy_vjp", { ...io, dy }, ao, ro.dlogits, dtype, budget).y,
+    };
+  }
   const c: Ctx = {
     ulp: (y) => ulpOf(y, dtype),
     u: unitRoundoff(dtype),

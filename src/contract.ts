@@ -145,6 +145,16 @@ export interface OpTable {
   /** Cross-entropy of logits [N, C] against class indices [N] or soft targets [N, C], in nats. */
   cross_entropy: Sig<{ logits: Tensor; target: Targets }, LossAttrs, Tensor>;
   cross_entropy_vjp: Sig<{ logits: Tensor; target: Targets; dy: Tensor }, LossAttrs, Tensor>;
+  /**
+   * A training step's loss in one call: the cross-entropy (as `cross_entropy`) and its gradient
+   * with respect to the logits, dlogits = ∂loss/∂logits — for reduction "none", the gradient of
+   * the sum of the per-example losses. A kernel may read the logits once for both (fused).
+   */
+  cross_entropy_fused: Sig<
+    { logits: Tensor; target: Targets },
+    LossAttrs,
+    { loss: Tensor; dlogits: Tensor }
+  >;
   /** Negative log-likelihood of log-probabilities [N, C] at class indices [N]. */
   nll: Sig<{ logp: Tensor; target: IndexTensor }, LossAttrs, Tensor>;
   nll_vjp: Sig<{ logp: Tensor; target: IndexTensor; dy: Tensor }, LossAttrs, Tensor>;

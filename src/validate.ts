@@ -291,6 +291,10 @@ const forward: Record<string, ForwardSpec> = {
   log_softmax: lastAxis,
   logsumexp: (c, i, a) => ({ y: lastAxis(c, i, a).y.slice(0, -1) }),
   cross_entropy: loss("logits", true),
+  cross_entropy_fused: (c, i, a) => {
+    const { y } = loss("logits", true)(c, i, a);
+    return { loss: y, dlogits: (i.logits as Tensor).shape };
+  },
   nll: loss("logp", false),
   mse,
   batch_norm: batchNorm,

@@ -1,6 +1,7 @@
 /** Known-bad engine kernels: the tiling, reduction and edge-value bugs optimised kernels have. */
 import type { Kernel } from "../contract.ts";
-import { arrayFor, sizeOf } from "../tensor.ts";
+import { cpu32 } from "../cpu/index.ts";
+import { arrayFor, sizeOf, type Tensor } from "../tensor.ts";
 import { type Mutant, mutant } from "./mutant.ts";
 
 /** A float32 matmul whose inner loop runs over tiles of `tile` and skips the remainder. */
@@ -115,7 +116,65 @@ const expBitTrick: Kernel<"exp"> = ({ x }) => {
   return { shape: [...x.shape], data: out };
 };
 
+/** cpu32's loss and gradient, as a fused kernel would return them, with a twist applied. */
+function fusedFromParts(
+  twist: (dlogits: Float32Array, n: number, reduction: string) => void,
+): Kernel<"cross_entropy_fused"> {
+  return (inputs, attrs) => {
+    const n = inputs.logits.shape[0];
+    const shape = attrs.reduction === "none" ? [n] : [];
+    const dy = { shape, data: arrayFor("float32", sizeOf(shape)).fill(1) };
+    const loss = cpu32.kernels.cross_entropy!(inputs, attrs) as Tensor;
+    const dlogits = cpu32.kernels.cross_entropy_vjp!({ ...inputs, dy }, attrs) as Tensor;
+    twist(dlogits.data as Float32Array, n, attrs.reduction);
+    return { loss, dlogits };
+  };
+}
+
+/** Softmax cross-entropy and gradient straight from e^x, without the shift by the row max. */
+const fusedUnshifted: Kernel<"cross_entropy_fused"> = ({ logits, target }, { reduction }) => {
+  const [n, c] = logits.shape;
+  const losses = new Float64Array(n);
+  const dlogits = arrayFor("float32", n * c);
+  const g = reduction === "mean" ? 1 / n : 1;
+  for (let r = 0; r < n; r++) {
+    let s = 0;
+    for (let j = 0; j < c; j++) s = Math.fround(s + Math.fround(Math.exp(logits.data[r * c + j])));
+    for (let j = 0; j < c; j++) {
+      const p = Math.fround(Math.fround(Math.exp(logits.data[r * c + j])) / s);
+      const t =
+        target.data instanceof Int32Array
+          ? Number(target.data[r] === j)
+          : (target.data[r * c + j] as number);
+      dlogits[r * c + j] = Math.fround(g * (p - t));
+      if (t !== 0) losses[r] -= t * Math.log(p);
+    }
+  }
+  const total = losses.reduce((a, b) => a + b, 0);
+  const loss =
+    reduction === "none"
+      ? { shape: [n], data: Float32Array.from(losses) }
+      : { shape: [], data: Float32Array.of(reduction === "sum" ? total : total / n) };
+  return { loss, dlogits: { shape: [n, c], data: dlogits } };
+};
+
 export const mutants: Mutant[] = [
+  mutant(
+    "ce-fused-mean-grad",
+    "fused cross-entropy whose gradient forgets the mean's 1/N (right for batch size 1 only)",
+    ["I3b"],
+    {
+      cross_entropy_fused: fusedFromParts((d, n, reduction) => {
+        if (reduction === "mean") for (let i = 0; i < d.length; i++) d[i] = Math.fround(d[i] * n);
+      }),
+    },
+  ),
+  mutant(
+    "ce-fused-unshifted",
+    "fused cross-entropy from e^x without subtracting the row max: Inf/NaN once logits pass ~88",
+    ["I3b"],
+    { cross_entropy_fused: fusedUnshifted },
+  ),
   mutant(
     "matmul-k-tail",
     "tiled matmul (tile 4 along k) that never loads the partial last tile",

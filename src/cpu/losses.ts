@@ -7,7 +7,21 @@ import type { IndexTensor, Tensor } from "../tensor.ts";
 import { type CpuKernels, type Ctx, sumRun, zeros } from "./common.ts";
 import { rowMax, rowSumExp, softmaxRow } from "./softmax.ts";
 
-type LossOp = "cross_entropy" | "cross_entropy_vjp" | "nll" | "nll_vjp" | "mse" | "mse_vjp";
+type LossOp =
+  | "cross_entropy"
+  | "cross_entropy_vjp"
+  | "cross_entropy_fused"
+  | "nll"
+  | "nll_vjp"
+  | "mse"
+  | "mse_vjp";
+
+/** A tensor of ones: the upstream gradient of a loss differentiated on its own. */
+function ones(ctx: Ctx, shape: number[]): Tensor {
+  const t = zeros(ctx, shape);
+  t.data.fill(1);
+  return t;
+}
 
 function isIndices(t: Targets): t is IndexTensor {
   return t.data instanceof Int32Array;
@@ -33,7 +47,7 @@ export function lossKernels(ctx: Ctx): CpuKernels<LossOp> {
     return (_i: number) => g;
   };
 
-  return {
+  const kernels: CpuKernels<LossOp> = {
     // loss_n = −Σ_c t_c·log_softmax(z_n)_c, which for class indices is lse(z_n) − z_n[t_n]
     // and for probability-vector targets lse(z_n) − Σ_c t_c·z_nc. Classes with t_c = 0 are
     // skipped (0·log 0 = 0), so a −∞ logit nobody aims at does not turn the loss into NaN.
@@ -83,6 +97,17 @@ export function lossKernels(ctx: Ctx): CpuKernels<LossOp> {
       return dz;
     },
 
+    // The reference composes the two: a fused kernel must agree with them.
+    cross_entropy_fused: (inputs, attrs) => {
+      const { logits } = inputs;
+      const n = logits.shape[0];
+      const dy = ones(ctx, attrs.reduction === "none" ? [n] : []);
+      return {
+        loss: kernels.cross_entropy!(inputs, attrs),
+        dlogits: kernels.cross_entropy_vjp!({ ...inputs, dy }, attrs),
+      };
+    },
+
     nll: ({ logp, target }, { reduction }) => {
       const [n, classes] = logp.shape;
       const losses = zeros(ctx, [n]);
@@ -115,4 +140,5 @@ export function lossKernels(ctx: Ctx): CpuKernels<LossOp> {
       return dpred;
     },
   };
+  return kernels;
 }

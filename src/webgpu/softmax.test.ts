@@ -60,21 +60,27 @@ async function expectWithinBudget(
   inputs: Record<string, Tensor | IndexTensor>,
   attrs: object,
 ) {
-  const run = gpu.kernels[op] as (i: object, a: object) => Promise<Tensor>;
-  const actual = await run(inputs, attrs);
+  type Out = Tensor | Record<string, Tensor>;
+  const run = gpu.kernels[op] as (i: object, a: object) => Promise<Out>;
+  const result = await run(inputs, attrs);
   const exact = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, f64(v)]));
-  const reference = (cpu.kernels[op] as (i: object, a: object) => Tensor)(exact, attrs);
-  expect(actual.shape).toEqual(reference.shape);
+  const expected = (cpu.kernels[op] as (i: object, a: object) => Out)(exact, attrs);
   const fields = toleranceFields(
     op,
     exact as never,
     attrs as never,
-    reference as never,
+    expected as never,
     "float32",
     budgetFor(gpu, op),
   );
-  const m = compare(op, actual.data, reference.data, fields.y.tol, reference.shape, "float32");
-  expect(m.failing, `${op}: ${JSON.stringify(m.worst)}`).toBe(0);
+  // One output is keyed y; several (the fused loss) by name.
+  const pick = (o: Out, key: string) => ("shape" in o ? o : o[key]) as Tensor;
+  for (const [key, { tol }] of Object.entries(fields)) {
+    const [actual, reference] = [pick(result, key), pick(expected, key)];
+    expect(actual.shape).toEqual(reference.shape);
+    const m = compare(op, actual.data, reference.data, tol, reference.shape, "float32");
+    expect(m.failing, `${op}.${key}: ${JSON.stringify(m.worst)}`).toBe(0);
+  }
 }
 
 // One thread per row (n = 1, short rows, and rows so many they fill the device), a few threads
@@ -117,7 +123,7 @@ describe.skipIf(!backend).each(paths)("webgpu losses, merging with $how", ({ gpu
     [3, 3001],
   ];
   for (const [n, c] of lossShapes) {
-    it(`cross-entropy (indices and soft targets) and nll on [${n}, ${c}]`, async () => {
+    it(`cross-entropy (indices and soft targets; alone, its gradient, and fused) and nll on [${n}, ${c}]`, async () => {
       const logits = withSpecialRows(lcgTensor([n, c], 16, 11));
       const finite = lcgTensor([n, c], 16, 11);
       const classes: IndexTensor = {
@@ -137,6 +143,12 @@ describe.skipIf(!backend).each(paths)("webgpu losses, merging with $how", ({ gpu
             gpu!,
             "cross_entropy_vjp",
             { logits: finite, target, dy },
+            { reduction },
+          );
+          await expectWithinBudget(
+            gpu!,
+            "cross_entropy_fused",
+            { logits: finite, target },
             { reduction },
           );
         }

@@ -69,7 +69,9 @@ export type RowKind =
   | "ce_index"
   | "ce_soft"
   | "ce_vjp_index"
-  | "ce_vjp_soft";
+  | "ce_vjp_soft"
+  | "ce_fused_index"
+  | "ce_fused_soft";
 
 interface RowSpec {
   /** Storage buffers read after x, in binding order: name and element type. */
@@ -82,6 +84,8 @@ interface RowSpec {
   weight?: string;
   /** One output per row (losses, logsumexp) or per element. */
   perRow: boolean;
+  /** A second output, one loss per row (`losses`, bound after the uniforms): the fused kinds. */
+  losses?: true;
   /** WGSL run by every live thread after pass 1, with M, S, A, logS, bad, row, base, lane. */
   epilogue: string;
 }
@@ -184,6 +188,40 @@ const SPECS: Record<RowKind, RowSpec> = {
     epilogue: `let g = gs[row * p.gstride];
   ${EACH(`out[base + j] = ${NAN_IF_BAD(`g * ((${PROB}) * A - tgt[base + j])`)};`)}`,
   },
+  // Cross-entropy and its gradient from one pass over the logits: the loss of the index kind
+  // and the gradient of ce_vjp_index, from the same (M, S); one read of x serves both.
+  ce_fused_index: {
+    inputs: [
+      ["tgt", "i32"],
+      ["gs", "f32"],
+    ],
+    acc: "none",
+    perRow: false,
+    losses: true,
+    epilogue: `let g = gs[row * p.gstride];
+  let t = u32(tgt[row]);
+  ${EACH(`let q = ${PROB};
+    out[base + j] = ${NAN_IF_BAD("g * select(q, q - 1.0, j == t)")};`)}
+  if (lane == 0u) { losses[row] = ${NAN_IF_BAD("logS - (x[base + t] - M)")}; }`,
+  },
+  // The soft kind: each element's log-probability feeds both the loss terms and the gradient.
+  ce_fused_soft: {
+    inputs: [
+      ["tgt", "f32"],
+      ["gs", "f32"],
+    ],
+    acc: "plain",
+    weight: "tgt[base + j]",
+    perRow: false,
+    losses: true,
+    epilogue: `let g = gs[row * p.gstride];
+  var acc = 0.0;
+  ${EACH(`let t = tgt[base + j];
+    let d = x[base + j] - M;
+    out[base + j] = ${NAN_IF_BAD("g * ((exp_le0(d) * invS) * A - t)")};
+    if (t != 0.0) { acc = acc + t * ${NAN_IF_BAD("d - logS")}; }`)}
+  part = acc;`,
+  },
 };
 
 /**
@@ -281,11 +319,11 @@ function rowWgsl(kind: RowKind, lanes: number, sub: boolean): string {
     (i) => `sm_a[${i}]`,
   );
   const second =
-    kind !== "ce_soft"
+    kind !== "ce_soft" && kind !== "ce_fused_soft"
       ? ""
       : `${lanes > 1 ? "\n  workgroupBarrier();" : ""}
   ${partTree.replaceAll("first_slot", "first_slot2").replaceAll("bfly", "bfly2")}
-  if (live && lane == 0u) { out[row] = -loss; }`;
+  if (live && lane == 0u) { ${spec.losses ? "losses" : "out"}[row] = -loss; }`;
   return `${sub ? "enable subgroups;\n" : ""}${WGSL_MATH}
 const LANES = ${lanes}u;
 const ROWS = ${WG / lanes}u;
@@ -312,6 +350,7 @@ struct P { rows: u32, n: u32, gstride: u32 }
 ${decls}
 @group(0) @binding(${k + 1}) var<storage, read_write> out: array<f32>;
 @group(0) @binding(${k + 2}) var<uniform> p: P;
+${spec.losses ? `@group(0) @binding(${k + 3}) var<storage, read_write> losses: array<f32>;` : ""}
 
 var<workgroup> sm_m: array<f32, ${WG}>;
 var<workgroup> sm_s: array<f32, ${WG}>;
@@ -388,6 +427,7 @@ export function recordRows(
   n: number,
   extra: readonly GPUBuffer[],
   gstride = 0,
+  losses?: GPUBuffer,
 ): GPUBuffer {
   const lanes = lanesFor(rows, n, fills.get(rt) ?? fillOf(rt));
   const sub = rt.subgroups && lanes > 1;
@@ -395,7 +435,7 @@ export function recordRows(
   rt.dispatch(
     `rows:${kind}:${lanes}${sub ? ":sub" : ""}`,
     () => rowWgsl(kind, lanes, sub),
-    [x, ...extra, out, rt.params([rows, n, gstride])],
+    [x, ...extra, out, rt.params([rows, n, gstride]), ...(losses ? [losses] : [])],
     rt.grid(rows, WG / lanes),
   );
   return out;
