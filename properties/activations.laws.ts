@@ -655,8 +655,9 @@ export const activationLaws: Law[] = [
           `relu(${c}·x) vs ${c}·relu(x)`,
           ycx,
           cy.data,
-          minNormal(ctx.dtype),
-          `${FLUSH}; both sides rounded once to the dtype`,
+          // A subnormal x that relu may flush to 0 is c·x after scaling, up to c·2^-126.
+          Math.max(1, c) * minNormal(ctx.dtype),
+          `${FLUSH}, scaled by c; both sides rounded once to the dtype`,
         );
       });
     },
