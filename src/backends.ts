@@ -7,6 +7,7 @@
  * machine with no hardware adapter falls back to Chromium's SwiftShader when it is installed
  * (src/webgpu/index.ts).
  */
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Backend } from "./contract.ts";
@@ -76,17 +77,58 @@ function isBackend(v: unknown): v is Backend {
     v !== null &&
     typeof (v as Backend).name === "string" &&
     ((v as Backend).dtype === "float32" || (v as Backend).dtype === "float64") &&
-    typeof (v as Backend).kernels === "object"
+    typeof (v as Backend).kernels === "object" &&
+    (v as Backend).kernels !== null
   );
 }
 
-/** Imports a module whose default export is a backend (or a promise of one). */
+/** A backend module could not be used: missing, failed to import, or not exporting a backend. */
+export class BackendModuleError extends Error {
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(`${path}: ${reason}`);
+    this.name = "BackendModuleError";
+  }
+}
+
+function describeValue(v: unknown): string {
+  if (v === null || typeof v !== "object")
+    return typeof v === "undefined" ? "undefined" : `a ${typeof v}`;
+  const keys = Object.keys(v);
+  return `an object with keys [${keys.slice(0, 8).join(", ")}${keys.length > 8 ? ", …" : ""}]`;
+}
+
+/** Imports a module (TypeScript or JavaScript) whose default export is a backend or a promise of one. */
 export async function loadBackend(path: string): Promise<Backend> {
-  const mod = (await import(pathToFileURL(resolve(path)).href)) as { default?: unknown };
-  const value = await mod.default;
+  const file = resolve(path);
+  if (!existsSync(file)) throw new BackendModuleError(path, `no such file (${file})`);
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (e) {
+    const why = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    throw new BackendModuleError(path, `importing the module failed: ${why}`);
+  }
+  if (!("default" in mod)) {
+    const names = Object.keys(mod);
+    throw new BackendModuleError(
+      path,
+      `the module has no default export${names.length ? ` (it exports ${names.join(", ")})` : ""}; export the backend with \`export default\``,
+    );
+  }
+  let value: unknown;
+  try {
+    value = await mod.default;
+  } catch (e) {
+    const why = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    throw new BackendModuleError(path, `the default export is a promise that rejected: ${why}`);
+  }
   if (!isBackend(value)) {
-    throw new TypeError(
-      `${path}: the default export is not a backend { name, dtype: "float32" | "float64", kernels }`,
+    throw new BackendModuleError(
+      path,
+      `the default export is ${describeValue(value)}, not a backend { name: string, dtype: "float32" | "float64", kernels: { [op]: function } }`,
     );
   }
   return value;

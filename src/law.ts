@@ -6,6 +6,7 @@ import fc from "fast-check";
 import { toleranceFields } from "./budgets.ts";
 import { call } from "./call.ts";
 import type { Attrs, Backend, Inputs, OpName, Output } from "./contract.ts";
+import { KernelContractError } from "./errors.ts";
 import { type AnyTensor, cast, dtypeOf, type FloatDType, type Tensor, tensor } from "./tensor.ts";
 import {
   budgetFor,
@@ -50,11 +51,28 @@ export interface Law {
   check(ctx: LawContext): Promise<void>;
 }
 
+/** How a property failed, kept apart from the message so that reports can lay it out. */
+export interface Evidence {
+  /** The error inside the property, without the counterexample and replay lines. */
+  detail: string;
+  /** The shrunk counterexample, as fast-check prints it (cut at 600 characters). */
+  counterexample: string;
+  shrinks: number;
+  /** False when shrinking was abandoned because a kernel call timed out (each retry would
+   * wait out the timeout again): the counterexample is the first failing case. */
+  shrunk: boolean;
+  seed: number;
+  path: string;
+  /** The error the property threw when it was not a LawViolation (a kernel breaking the contract). */
+  cause?: unknown;
+}
+
 /** A law's claim did not hold; the message carries everything needed to understand and replay. */
 export class LawViolation extends Error {
   constructor(
     message: string,
     readonly mismatch?: Mismatch,
+    readonly evidence?: Evidence,
   ) {
     super(message);
     this.name = "LawViolation";
@@ -82,6 +100,8 @@ export class LawContext {
   readonly u: number;
   readonly numRuns: number;
   readonly seed: number;
+  /** Set once a kernel call timed out: shrinking stops rather than wait out every retry. */
+  private hung = false;
   constructor(
     readonly law: Law,
     readonly backend: Backend,
@@ -99,8 +119,15 @@ export class LawContext {
   }
 
   /** Runs an op on the backend under test (validated, contract-checked). */
-  call<O extends OpName>(op: O, inputs: Inputs<O>, attrs: Attrs<O>): Promise<Output<O>> {
-    return call(this.backend, op, inputs, attrs, { timeoutMs: this.options.timeoutMs });
+  async call<O extends OpName>(op: O, inputs: Inputs<O>, attrs: Attrs<O>): Promise<Output<O>> {
+    try {
+      return await call(this.backend, op, inputs, attrs, { timeoutMs: this.options.timeoutMs });
+    } catch (e) {
+      if (e instanceof KernelContractError && e.reason.startsWith("did not return within")) {
+        this.hung = true;
+      }
+      throw e;
+    }
   }
 
   /** Runs an op on the float64 reference, on the same values as the backend saw. */
@@ -197,6 +224,8 @@ export class LawContext {
     const predicate = args.pop() as (...values: Ts) => Promise<void> | void;
     const arbs = args as unknown as { [K in keyof Ts]: fc.Arbitrary<Ts[K]> };
     const prop = fc.asyncProperty<Ts>(...arbs, async (...values: Ts) => {
+      // A skipped case does not count as failing, so the shrinker keeps the first failure.
+      if (this.hung) fc.pre(false);
       await predicate(...values);
     });
     const result = await fc.check(prop, {
@@ -207,13 +236,25 @@ export class LawContext {
     if (!result.failed) return;
     const err = result.errorInstance;
     const violation = err instanceof LawViolation ? err : undefined;
-    const example = fc.stringify(result.counterexample);
+    const full = fc.stringify(result.counterexample);
+    const evidence: Evidence = {
+      detail: err instanceof Error ? err.message : String(err),
+      counterexample: full.length > 600 ? `${full.slice(0, 600)}…` : full,
+      shrinks: result.numShrinks,
+      shrunk: !this.hung,
+      seed: result.seed,
+      path: result.counterexamplePath ?? "",
+      ...(violation ? {} : { cause: err }),
+    };
+    const shrinkNote = evidence.shrunk
+      ? `shrunk ${evidence.shrinks} times`
+      : "not shrunk: a kernel call timed out";
     const message = [
-      err instanceof Error ? err.message : String(err),
-      `counterexample (shrunk ${result.numShrinks} times): ${example.length > 600 ? `${example.slice(0, 600)}…` : example}`,
-      `replay: TENSORLAWS_SEED=${result.seed} TENSORLAWS_PATH=${result.counterexamplePath} npx vitest run -t "${this.law.id} "`,
+      evidence.detail,
+      `counterexample (${shrinkNote}): ${evidence.counterexample}`,
+      `replay: TENSORLAWS_SEED=${evidence.seed} TENSORLAWS_PATH=${evidence.path} npx vitest run -t "${this.law.id} "`,
     ].join("\n");
-    throw new LawViolation(message, violation?.mismatch);
+    throw new LawViolation(message, violation?.mismatch, evidence);
   }
 
   /** A deterministic source of seeds for kernels that draw random numbers (dropout, init). */
@@ -231,11 +272,31 @@ function roundOutputs<T>(out: T, dtype: FloatDType): T {
 
 export type LawStatus = "passed" | "failed" | "not implemented" | "not applicable";
 
+/**
+ * Why a law failed: its claim did not hold ("violation"), a kernel broke the contract (threw,
+ * hung, wrong shape or dtype, mutated an input: "contract"), or something else threw ("error").
+ */
+export type FailureKind = "violation" | "contract" | "error";
+
+export interface Failure {
+  kind: FailureKind;
+  /** The error's own message, without the counterexample and replay lines. */
+  detail: string;
+  /** The worst mismatch, when the law compared values. */
+  mismatch?: Mismatch;
+  /** The generated case that fails, when the law is a property. */
+  counterexample?: { value: string; shrinks: number; shrunk: boolean };
+  /** What replays the failure: the seed, and fast-check's path when the law is a property. */
+  replay: { seed: number; path?: string };
+}
+
 export interface LawResult {
   law: Law;
   backend: string;
   status: LawStatus;
+  /** The whole failure as text (detail, counterexample, replay line). */
   message?: string;
+  failure?: Failure;
   missing?: OpName[];
   ms: number;
 }
@@ -261,8 +322,39 @@ export async function runLaw(law: Law, backend: Backend, options: RunOptions): P
     await law.check(new LawContext(law, backend, options));
     return done("passed");
   } catch (e) {
-    return done("failed", { message: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
+    return done("failed", {
+      message: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
+      failure: failureOf(e, options.seed ?? 20261122),
+    });
   }
+}
+
+function failureOf(e: unknown, seed: number): Failure {
+  const evidence = e instanceof LawViolation ? e.evidence : undefined;
+  // A property wraps whatever its failing case threw: the cause says what went wrong.
+  const cause = evidence?.cause ?? e;
+  const kind: FailureKind =
+    cause instanceof KernelContractError
+      ? "contract"
+      : cause instanceof LawViolation
+        ? "violation"
+        : "error";
+  const detail =
+    evidence && evidence.cause === undefined
+      ? evidence.detail
+      : cause instanceof LawViolation
+        ? cause.message
+        : cause instanceof Error
+          ? `${cause.name}: ${cause.message}`
+          : String(cause);
+  const failure: Failure = { kind, detail, replay: { seed } };
+  if (e instanceof LawViolation && e.mismatch) failure.mismatch = e.mismatch;
+  if (evidence) {
+    const { counterexample: value, shrinks, shrunk } = evidence;
+    failure.counterexample = { value, shrinks, shrunk };
+    failure.replay = { seed: evidence.seed, path: evidence.path };
+  }
+  return failure;
 }
 
 /** Options from the environment: TENSORLAWS_RUNS, TENSORLAWS_SEED, TENSORLAWS_PATH. */
