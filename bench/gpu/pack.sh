@@ -16,24 +16,30 @@ if [ ! -f "$out/node.xz" ] || [ "$(cat "$out/node.version" 2>/dev/null)" != "$(n
   node --version > "$out/node.version"
 fi
 
-# Dawn: the webgpu package's loader and its Linux x64 addon, resolved like any package.
+# Dawn: the webgpu package's loader and its Linux x64 addon (compressed: 21 MB → ~6 MB; the
+# device tool carries at most 64 MiB), resolved like any package once run.sh unpacks it.
 cp node_modules/webgpu/index.js node_modules/webgpu/package.json "$out/node_modules/webgpu/"
-cp node_modules/webgpu/dist/linux-x64/dawn.node "$out/node_modules/webgpu/dist/linux-x64/"
+xz -T0 -6 -c node_modules/webgpu/dist/linux-x64/dawn.node > "$out/dawn.node.xz"
 
-# The Vulkan loader: GPU machines have the NVIDIA driver's ICD but often no libvulkan.so.1.
-if ! ls "$out"/libvulkan1_*.deb >/dev/null 2>&1; then
+# The Vulkan loader and GLVND: GPU machines have the NVIDIA driver's ICD (libGLX_nvidia), which
+# answers vkCreateInstance only when GLVND's libraries are present; bare images lack them.
+debs="libvulkan1 libglvnd0 libegl1 libgl1 libglx0 libopengl0 libgles2"
+if [ "$(ls "$out"/*.deb 2>/dev/null | wc -l)" -lt 7 ]; then
   lists=$(mktemp -d)
   o=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists="$lists")
   mkdir -p "$lists/partial"
   apt-get "${o[@]}" update -qq
-  (cd "$out" && apt-get "${o[@]}" download libvulkan1)
+  # shellcheck disable=SC2086
+  (cd "$out" && apt-get "${o[@]}" download $debs 2>&1 | grep -v unsandboxed)
 fi
 
-# The programs: one ESM file each, webgpu left external (it loads dawn.node from its folder).
-# The goldens are read from the bundle's own folder (golden/load.ts uses import.meta.url).
-npx esbuild src/cli.ts bench/gpu/timings.ts --bundle --platform=node --format=esm \
-  --target=node20 --external:webgpu --outdir="$out/app" --out-extension:.js=.mjs --log-level=warning \
+# The programs: one ESM file each (the CLI, the benchmarks with TensorFlow.js inside), webgpu left
+# external (it loads dawn.node from its folder). The goldens are read from the bundle's own
+# folder (golden/load.ts uses import.meta.url).
+npx esbuild bench/gpu/verify.ts bench/run.ts --bundle --platform=node --format=esm \
+  --target=node20 --external:webgpu --outdir="$out/app" --entry-names="[name]" --out-extension:.js=.mjs --log-level=warning \
   --banner:js="import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);"
 cp golden/*.json "$out/app/"
+cp package.json "$out/"  # the CLI reports its version from ../package.json
 du -sh "$out"
 echo "packed $out: carry it with the working tree, then run bench/gpu/run.sh there"
