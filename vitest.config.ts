@@ -7,6 +7,7 @@ export default defineConfig({
       "src/**/*.test.ts",
       "golden/**/*.test.ts",
       "bench/**/*.test.ts",
+      "adapters/**/*.test.ts",
     ],
     testTimeout: 60_000,
   },

@@ -11,7 +11,7 @@ import { between, finite32, moderate, tensorOf } from "../src/arbitraries.ts";
 import type { Attrs, LeakyAttrs } from "../src/contract.ts";
 import { activationGain } from "../src/gain.ts";
 import type { Law, LawContext } from "../src/law.ts";
-import { type Tensor, tensor } from "../src/tensor.ts";
+import { type FloatDType, type Tensor, tensor } from "../src/tensor.ts";
 import { budgetFor, minNormal } from "../src/tolerance.ts";
 
 type Activation = "relu" | "leaky_relu" | "sigmoid" | "tanh" | "gelu" | "silu";
@@ -314,6 +314,10 @@ const TANH_GAIN = 1.5925374197228315;
 
 /** Slopes, float32-representable so that every dtype sees the same α (a float32 kernel
  * rounding α itself would spend the whole 1-ULP budget before multiplying). */
+/** Nonzero and below the dtype's smallest normal: a value a GPU may flush to 0. */
+const subnormal = (v: number, dtype: FloatDType) =>
+  v !== 0 && Math.abs(dtype === "float32" ? Math.fround(v) : v) < minNormal(dtype);
+
 const alphas = fc.oneof(
   fc.constantFrom(0, 0.01, 0.1, 0.2, 0.25, 1).map(Math.fround),
   between(-1, 2),
@@ -615,13 +619,16 @@ export const activationLaws: Law[] = [
         const x = ctx.t(shape, xs);
         const dy = ctx.t(shape, dys);
         const g = await ctx.call("relu_vjp", { x, dy }, {});
-        const want = Array.from(x.data, (v, i) => (v > 0 ? dy.data[i] : 0));
+        // A positive subnormal x may be read as 0 (WGSL lets GPUs flush; I4c names that apart).
+        const want = Array.from(x.data, (v, i) =>
+          v > 0 && !(v < minNormal(ctx.dtype) && g.data[i] === 0) ? dy.data[i] : 0,
+        );
         ctx.expectClose(
           "relu_vjp(x, dy) vs (x > 0 ? dy : 0)",
           g,
           want,
           0,
-          "exact: the gradient is 0 or 1 times dy",
+          "exact: the gradient is 0 or 1 times dy (a subnormal x may read as 0)",
         );
       });
     },
@@ -679,6 +686,12 @@ export const activationLaws: Law[] = [
           // Rounded to the dtype: α·x may lie beyond float32's range, where the answer is ±∞.
           const exact = Array.from(x.data, (v) => Math.max(0, v) + alpha * Math.min(0, v));
           const want = ctx.t([exact.length], exact).data;
+          // A subnormal slope may be read as 0 (WGSL lets GPUs flush; I4c names that apart).
+          if (subnormal(alpha, ctx.dtype))
+            want.forEach((w, i) => {
+              const flushed = Math.max(0, x.data[i]);
+              if (Math.abs(y.data[i] - flushed) < Math.abs(y.data[i] - w)) want[i] = flushed;
+            });
           ctx.expectClose(
             `leaky_relu(x; α = ${alpha}) vs max(0, x) + α·min(0, x)`,
             y,
@@ -730,6 +743,12 @@ export const activationLaws: Law[] = [
         const g = await ctx.call("leaky_relu_vjp", { x, dy }, { alpha });
         const { fields } = await ctx.budget("leaky_relu_vjp", { x, dy }, { alpha });
         const want = Array.from(x.data, (v, i) => (v > 0 ? dy.data[i] : alpha * dy.data[i]));
+        // A positive subnormal x may be read as 0, which takes the left slope (see C4b).
+        x.data.forEach((v, i) => {
+          const left = alpha * dy.data[i];
+          if (subnormal(v, ctx.dtype) && Math.abs(g.data[i] - left) < Math.abs(g.data[i] - want[i]))
+            want[i] = left;
+        });
         ctx.expectClose(
           `leaky_relu_vjp(x, dy; α = ${alpha}) vs (x > 0 ? dy : α·dy)`,
           g,

@@ -106,7 +106,17 @@ const rows = (t: Tensor) => {
   return { n, count: t.data.length / n };
 };
 
-/** Per-row magnitudes of a softmax computation: the shifted logits dᵢ = xᵢ − max and Σ pⱼ|dⱼ|. */
+/**
+ * Relative error, in units of u, that each unit of a shifted logit |dᵢ| = |xᵢ − max| may bring
+ * into e^dᵢ: 1 from rounding the subtraction, and 4 from exp itself, because WGSL lets exp be
+ * 3 + 2|x| ULP off (an ULP is up to 2u relative) and GPUs use that room (exp2(x·log₂e) on
+ * SwiftShader and in TensorFlow.js's WebGPU shaders). A law cannot ask more of a float32 GPU
+ * kernel than its language promises; a wrong softmax is still off by far more.
+ */
+const SHIFT = 5;
+
+/** Per-row magnitudes of a softmax computation: the shifted logits dᵢ = xᵢ − max and
+ * SHIFT·Σ pⱼ|dⱼ|. */
 function softmaxRow(x: ArrayLike<number>, start: number, n: number) {
   let m = Number.NEGATIVE_INFINITY;
   for (let j = 0; j < n; j++) m = Math.max(m, x[start + j]);
@@ -117,7 +127,7 @@ function softmaxRow(x: ArrayLike<number>, start: number, n: number) {
     const d = x[start + j] - m;
     if (Number.isFinite(d)) spread += (Math.exp(d) / s) * Math.abs(d);
   }
-  return { m, lse: m + Math.log(s), spread };
+  return { m, lse: m + Math.log(s), spread: SHIFT * spread };
 }
 
 function reductionLength(
@@ -206,6 +216,9 @@ function forwardFields(
           const welford = nu * (sa / n) * Math.sqrt(n * dev);
           tol[o] =
             (nu * dev + welford + n * (nu * (sa / n)) ** 2) / div + k * u * Math.abs(y.data[o]);
+          // A GPU may flush each squared deviation below the smallest normal to 0 (WGSL allows
+          // it): n of them lose up to n·floor before the division, not one floor.
+          tol[o] += ((n - div) * floor) / div;
         }
         tol[o] += floor;
       }
@@ -254,7 +267,7 @@ function forwardFields(
           continue;
         }
         for (let j = 0; j < n; j++) {
-          const d = Math.abs(x.data[r * n + j] - m);
+          const d = SHIFT * Math.abs(x.data[r * n + j] - m);
           const idx = r * n + j;
           tol[idx] =
             op === "softmax"
@@ -268,8 +281,8 @@ function forwardFields(
           tol,
           rule:
             op === "softmax"
-              ? "u·yᵢ·(factor·n + 2k + |xᵢ−max| + Σpⱼ|xⱼ−max|)"
-              : "u·(factor·n + 2k + |xᵢ−max| + Σpⱼ|xⱼ−max| + k·|y| + |lse−max| + |lse|)",
+              ? "u·yᵢ·(factor·n + 2k + 5|xᵢ−max| + 5Σpⱼ|xⱼ−max|)"
+              : "u·(factor·n + 2k + 5|xᵢ−max| + 5Σpⱼ|xⱼ−max| + k·|y| + |lse−max| + |lse|)",
         },
       };
     }
@@ -309,7 +322,7 @@ function forwardFields(
         return {
           y: {
             tol: per.map((t) => t + floor),
-            rule: "per row: u·(factor·C + 2k + Σpⱼ|xⱼ−max| + k·|lse|) + k·u·|x_target|",
+            rule: "per row: u·(factor·C + 2k + 5Σpⱼ|xⱼ−max| + k·|lse|) + k·u·|x_target|",
           },
         };
       }
@@ -559,7 +572,7 @@ export function vjpTermBounds(
           far = Math.max(far, Math.abs(x.data[off + j] - m));
         }
         // Relative error of a computed probability (the forward softmax budget's row factor).
-        const R = factor * n + 2 * k + spread + far;
+        const R = factor * n + 2 * k + SHIFT * (spread + far);
         let yAbsDy = 0;
         let absDy = 0;
         for (let j = 0; j < n; j++) {

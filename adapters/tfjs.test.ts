@@ -1,0 +1,90 @@
+/**
+ * Every law on TensorFlow.js, held to the verdict table of tfjs-verdicts.ts: a law not listed
+ * must pass, a listed law must fail for the listed reason. tfjs-webgpu runs where an adapter
+ * exists (a banner says so otherwise, an error under TENSORLAWS_REQUIRE_GPU=1).
+ *
+ * Runs: the published table comes from full runs (`npx tensorlaws verify adapters/tfjs-cpu.ts`,
+ * 100 cases per property, the default seed). Here the laws expected to pass get fewer cases
+ * (QUICK_RUNS) to keep `npm test` short: at 100 cases tfjs-cpu takes about 20 s and tfjs-webgpu
+ * minutes, since it compiles a pipeline per program and shape and SwiftShader compiles slowly. A
+ * listed law gets the full 100 (or TENSORLAWS_RUNS), because some failures only turn up after
+ * dozens of cases (B15d at case 16, I2 on tfjs-webgpu at case 63). Under another TENSORLAWS_SEED
+ * a rare failure may need more cases than that.
+ */
+
+import { afterAll, describe, expect, test } from "vitest";
+import { allLaws } from "../properties/index.ts";
+import { reference } from "../src/backends.ts";
+import { envOptions, type RunOptions, runLaw } from "../src/law.ts";
+import { contractOps } from "../src/verify.ts";
+import { createTfjsBackend, type TfjsBackend, type TfjsKind } from "./tfjs.ts";
+import { tfjsVerdicts } from "./tfjs-verdicts.ts";
+
+const QUICK_RUNS: Record<TfjsKind, number> = { cpu: 25, webgpu: 3 };
+
+const env = envOptions(reference);
+
+// A live GPU device keeps Node running: dispose every backend even when a filter skipped its
+// tests (dispose is idempotent).
+const backends: TfjsBackend[] = [];
+afterAll(async () => {
+  for (const b of backends) await b.dispose();
+});
+
+describe("the verdict table", () => {
+  test("names each law once per kind, and only laws that exist", () => {
+    const ids = new Set(allLaws.map((l) => l.id));
+    for (const verdicts of Object.values(tfjsVerdicts)) {
+      const listed = verdicts.map((v) => v.lawId);
+      expect(listed.filter((id) => !ids.has(id))).toEqual([]);
+      expect(new Set(listed).size).toBe(listed.length);
+    }
+  });
+});
+
+for (const kind of ["cpu", "webgpu"] as const) {
+  const backend = await createTfjsBackend(kind);
+  if (!backend) {
+    if (process.env.TENSORLAWS_REQUIRE_GPU === "1") {
+      throw new Error("TENSORLAWS_REQUIRE_GPU=1 but tfjs-webgpu found no WebGPU adapter");
+    }
+    console.warn("NO WEBGPU ADAPTER: the tfjs-webgpu laws did not run.");
+    test("no WebGPU adapter: the tfjs-webgpu laws did not run (see the banner above)", (ctx) => {
+      ctx.skip("no WebGPU adapter");
+    });
+    continue;
+  }
+  backends.push(backend);
+  const expected = new Map(tfjsVerdicts[kind].map((v) => [v.lawId, v]));
+
+  describe(`tfjs-${kind}`, () => {
+    afterAll(() => backend.dispose());
+
+    test("maps every op of the contract, forward and backward", () => {
+      expect(contractOps.filter((op) => typeof backend.kernels[op] !== "function")).toEqual([]);
+    });
+
+    for (const law of allLaws) {
+      const verdict = expected.get(law.id);
+      const options: RunOptions = verdict
+        ? env
+        : { ...env, numRuns: env.numRuns ?? QUICK_RUNS[kind] };
+      const claim = verdict ? `fails (${verdict.kind})` : "passes";
+      test(`${law.id} ${claim}: ${law.title}`, async () => {
+        const result = await runLaw(law, backend, options);
+        if (law.appliesTo && !law.appliesTo(backend)) {
+          // The Philox mask law: tfjs draws its own masks and does not claim Philox.
+          expect(result.status).toBe("not applicable");
+          return;
+        }
+        if (!verdict) {
+          expect(result.status, result.message).toBe("passed");
+          return;
+        }
+        expect(result.status, `${law.id} was expected to fail: ${verdict.why}`).toBe("failed");
+        expect(result.failure?.kind).toBe("violation");
+        expect(result.message).toMatch(verdict.evidence);
+      }, 60_000);
+    }
+  });
+}
