@@ -80,16 +80,8 @@ const cpu: readonly Verdict[] = [
   zeroTimesInfinity("silu", "x·σ(x)"),
 ];
 
-/**
- * tfjs-webgpu's fused softmax shader computes exp(x − max) with WGSL's exp, whose accuracy the
- * WGSL spec sets at 3 + 2·|x| ULP (SwiftShader evaluates it as exp2(x·log₂e), and the rounding of
- * that product is the 2·|x|). Our softmax budget grants about 0.8·|xᵢ − max| ULP for the shift.
- */
-const wgslExp =
-  "WGSL's exp is only required to be within 3 + 2·|x| ULP (SwiftShader computes exp2(x·log₂e)); at |xᵢ − max| ≈ 53 a probability of 1e-23 is 67 ULP off, within WGSL's 109 ULP but over our softmax budget of 63 ULP there (src/budgets.ts, softmax family: u·yᵢ·(factor·n + 2k + |xᵢ−max| + Σpⱼ|xⱼ−max|)).";
-
-/** WGSL permits flushing subnormal operands and results to zero, and SwiftShader does. */
-const flushToZero = "WGSL lets a GPU flush subnormals to zero, and SwiftShader does";
+// Two verdicts this table once held are now budgets: WGSL's exp (3 + 2|x| ULP) in the softmax
+// family (B6b, B15c), and subnormals flushed to zero (C4b, C5a, C5c, I2) everywhere but I4c.
 
 const webgpu: readonly Verdict[] = [
   {
