@@ -1,0 +1,132 @@
+/**
+ * `npm run bench`: runs the suite, prints the tables, writes bench/results/<key>.json.
+ * `npm run bench:check`: the same run (with the baseline's options), then compares it with
+ * bench/baselines/<key>.json; exits 1 on a regression, 2 when there is no baseline.
+ *
+ * Flags: --full (real-GPU sizes; or BENCH_FULL=1), --filter REGEX (case names), --backends
+ * cpu,cpu32,webgpu,tfjs-cpu,tfjs-webgpu, --time MS and --samples N (per case), --max-case MS
+ * (slower calls get fewer samples), --deadline S (start no case after S seconds), --no-laws,
+ * --out FILE.json or DIR (or BENCH_RESULTS_DIR), --baselines DIR (or BENCH_BASELINES_DIR),
+ * --baseline (also store the run as this machine's baseline), --results FILE (print that
+ * file's tables; with --check, compare it instead of running). BENCH_PEAK_GFLOPS: the GPU's
+ * FP32 peak (known H100/H200 models default to their datasheet's).
+ *
+ * Paths are relative to the working directory: this file also runs bundled into one .mjs.
+ */
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { parseArgs } from "node:util";
+import { compareResults, comparisonReport } from "./compare.ts";
+import { fullReport } from "./report.ts";
+import {
+  type BenchResults,
+  baselinePath,
+  baselinesDir,
+  readResults,
+  resultsDir,
+  resultsPath,
+  writeResults,
+} from "./results.ts";
+import { currentKey, defaultOptions, runSuite } from "./suite.ts";
+
+// Bundled into one ESM file (esbuild --format=esm), TensorFlow.js's CommonJS build still calls
+// require() for Node's built-ins, and esbuild's shim for it looks for a global one at call time.
+const global = globalThis as { require?: NodeRequire };
+global.require ??= createRequire(import.meta.url);
+
+const { values: args } = parseArgs({
+  options: {
+    full: { type: "boolean", default: process.env.BENCH_FULL === "1" },
+    filter: { type: "string" },
+    backends: { type: "string" },
+    time: { type: "string" },
+    samples: { type: "string" },
+    "max-case": { type: "string" },
+    deadline: { type: "string" },
+    "no-laws": { type: "boolean", default: false },
+    out: { type: "string" },
+    baselines: { type: "string" },
+    baseline: { type: "boolean", default: false },
+    check: { type: "boolean", default: false },
+    results: { type: "string" },
+  },
+});
+
+function positive(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  if (!(v > 0 && Number.isFinite(v))) throw new RangeError(`bench: ${flag} ${text} is not > 0`);
+  return v;
+}
+
+const BACKENDS = ["cpu", "cpu32", "webgpu", "tfjs-cpu", "tfjs-webgpu"];
+const backends = args.backends?.split(",").map((s) => s.trim());
+for (const b of backends ?? []) {
+  if (!BACKENDS.includes(b)) {
+    throw new RangeError(`bench: --backends ${b} is not one of ${BACKENDS.join(", ")}`);
+  }
+}
+const baselines = args.baselines ?? baselinesDir();
+const outFor = (key: string) =>
+  args.out?.endsWith(".json") ? args.out : resultsPath(key, args.out ?? resultsDir());
+
+async function run(defaults: { full: boolean; timeMs: number; minSamples: number }) {
+  let out: string | undefined;
+  let lastSave = 0;
+  const save = (r: BenchResults, force = false) => {
+    // Every few seconds while running: a run cut short by a time limit keeps what it measured.
+    if (!force && performance.now() - lastSave < 5000) return;
+    out = outFor(r.key);
+    writeResults(out, r);
+    lastSave = performance.now();
+  };
+  const results = await runSuite({
+    full: args.full || defaults.full,
+    timeMs: positive("--time", args.time) ?? defaults.timeMs,
+    minSamples: Math.round(positive("--samples", args.samples) ?? defaults.minSamples),
+    maxCaseMs: positive("--max-case", args["max-case"]),
+    deadlineMs: (positive("--deadline", args.deadline) ?? Number.POSITIVE_INFINITY) * 1000,
+    filter: args.filter ? new RegExp(args.filter) : undefined,
+    backends,
+    laws: !args["no-laws"],
+    peakGflops: positive("BENCH_PEAK_GFLOPS", process.env.BENCH_PEAK_GFLOPS),
+    log: (line) => console.log(line),
+    checkpoint: (r) => save(r),
+  });
+  save(results, true);
+  console.log(`\n${fullReport(results)}\n\nresults: ${out} (${results.wallSeconds?.toFixed(0)} s)`);
+  if (args.baseline) {
+    const path = baselinePath(results.key, baselines);
+    writeResults(path, results);
+    console.log(`baseline: ${path}`);
+  }
+  return results;
+}
+
+async function check(): Promise<number> {
+  let current: BenchResults;
+  let baseline: BenchResults | undefined;
+  if (args.results) {
+    current = readResults(args.results);
+  } else {
+    // Run with the options the baseline was recorded with, when it exists already.
+    const path = baselinePath(await currentKey(), baselines);
+    baseline = existsSync(path) ? readResults(path) : undefined;
+    current = await run(baseline?.options ?? defaultOptions);
+  }
+  const path = baselinePath(current.key, baselines);
+  baseline ??= existsSync(path) ? readResults(path) : undefined;
+  if (!baseline) {
+    console.error(
+      `bench:check: no baseline for ${current.key} at ${path}; record one with npm run bench -- --baseline`,
+    );
+    return 2;
+  }
+  const rows = compareResults(baseline, current);
+  console.log(`\nbench:check against ${path} (${baseline.date})\n${comparisonReport(rows)}`);
+  return rows.some((r) => r.status === "regression") ? 1 : 0;
+}
+
+if (args.check) process.exitCode = await check();
+else if (args.results) console.log(fullReport(readResults(args.results)));
+else await run(defaultOptions);

@@ -1,0 +1,191 @@
+/**
+ * The statistics of the regression check: Welch's two-sample t-test, with the Student-t CDF
+ * from the regularized incomplete beta function, and the verdict rule for one case.
+ *
+ * A case regresses when it is more than SLOWDOWN slower by both the ratio of medians and the
+ * ratio of means, and Welch's one-sided test of "the new mean is larger" gives p < P_MAX.
+ * Requiring both ratios keeps a few outliers (a GC pause inflates the mean, never the median)
+ * from tipping a case over the threshold; a kernel that really got slower moves both.
+ *
+ * Before the mean and the t-test, each sample drops its slow outliers (beyond Q3 + 3·IQR of its
+ * own samples): interference from other processes only ever makes a call slower, and a few
+ * calls at 2× would otherwise inflate the variance until a real slowdown goes unseen.
+ */
+import { InvalidArgumentError } from "../src/errors.ts";
+import { moments } from "../src/stats.ts";
+
+/** A case must be this much slower (ratio of medians and of means) to count as a regression. */
+export const SLOWDOWN = 1.05;
+/** …and Welch's one-sided p-value must be below this. */
+export const P_MAX = 0.01;
+
+// Lanczos approximation (g = 7, 9 terms): ln Γ to about 1e-15 relative for x > 0.
+const LANCZOS = [
+  0.9999999999998099, 676.5203681218851, -1259.1392167224028, 771.3234287776531, -176.6150291621406,
+  12.507343278686905, -0.13857109526572012, 9.984369578019572e-6, 1.5056327351493116e-7,
+];
+
+export function logGamma(x: number): number {
+  if (!(x > 0)) throw new InvalidArgumentError("logGamma", "x", `${x} is not positive`);
+  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
+  const z = x - 1;
+  let s = LANCZOS[0];
+  for (let i = 1; i < LANCZOS.length; i++) s += LANCZOS[i] / (z + i);
+  const t = z + 7.5;
+  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(s);
+}
+
+/** The continued fraction of I_x(a, b) (modified Lentz); converges fast for x < (a+1)/(a+b+2). */
+function betaFraction(a: number, b: number, x: number): number {
+  const tiny = 1e-300;
+  let c = 1;
+  let d = 1 - ((a + b) * x) / (a + 1);
+  if (Math.abs(d) < tiny) d = tiny;
+  d = 1 / d;
+  let h = d;
+  const max = 10_000 + Math.ceil(10 * Math.sqrt(Math.max(a, b)));
+  for (let m = 1; m <= max; m++) {
+    const m2 = 2 * m;
+    // Even step, then odd step, of the fraction's terms (Numerical Recipes §6.4).
+    for (const num of [
+      (m * (b - m) * x) / ((a + m2 - 1) * (a + m2)),
+      (-(a + m) * (a + b + m) * x) / ((a + m2) * (a + m2 + 1)),
+    ]) {
+      d = 1 + num * d;
+      if (Math.abs(d) < tiny) d = tiny;
+      c = 1 + num / c;
+      if (Math.abs(c) < tiny) c = tiny;
+      d = 1 / d;
+      h *= d * c;
+    }
+    if (Math.abs(d * c - 1) < 1e-15) return h;
+  }
+  throw new Error(`regularizedBeta: continued fraction did not converge (a=${a}, b=${b}, x=${x})`);
+}
+
+/** The regularized incomplete beta function I_x(a, b) = B(x; a, b) / B(a, b). */
+export function regularizedBeta(x: number, a: number, b: number): number {
+  if (!(a > 0)) throw new InvalidArgumentError("regularizedBeta", "a", `${a} is not positive`);
+  if (!(b > 0)) throw new InvalidArgumentError("regularizedBeta", "b", `${b} is not positive`);
+  if (!(x >= 0 && x <= 1)) {
+    throw new InvalidArgumentError("regularizedBeta", "x", `${x} is not in [0, 1]`);
+  }
+  if (x === 0 || x === 1) return x;
+  const logFront =
+    logGamma(a + b) - logGamma(a) - logGamma(b) + a * Math.log(x) + b * Math.log1p(-x);
+  // The fraction converges on the side of the mode; the other side comes from the symmetry
+  // I_x(a, b) = 1 − I_{1−x}(b, a).
+  if (x < (a + 1) / (a + b + 2)) return (Math.exp(logFront) * betaFraction(a, b, x)) / a;
+  return 1 - (Math.exp(logFront) * betaFraction(b, a, 1 - x)) / b;
+}
+
+/** P(T ≤ t) for Student's t with `df` degrees of freedom (any real df > 0). */
+export function studentTCdf(t: number, df: number): number {
+  if (!(df > 0)) throw new InvalidArgumentError("studentTCdf", "df", `${df} is not positive`);
+  if (Number.isNaN(t)) throw new InvalidArgumentError("studentTCdf", "t", "is NaN");
+  if (t === Infinity) return 1;
+  if (t === -Infinity) return 0;
+  // P(|T| > |t|) = I_{df/(df+t²)}(df/2, 1/2); each tail is half of it.
+  const tail = 0.5 * regularizedBeta(df / (df + t * t), df / 2, 0.5);
+  return t > 0 ? 1 - tail : tail;
+}
+
+export interface WelchResult {
+  /** (mean(b) − mean(a)) / standard error: positive when b is larger. */
+  t: number;
+  /** Welch–Satterthwaite degrees of freedom. */
+  df: number;
+  /** One-sided p-value of "mean(b) > mean(a)". */
+  pGreater: number;
+  /** One-sided p-value of "mean(b) < mean(a)". */
+  pLess: number;
+  /** Two-sided p-value. */
+  pTwoSided: number;
+}
+
+/** Welch's unequal-variance t-test of sample b against sample a. */
+export function welch(a: ArrayLike<number>, b: ArrayLike<number>): WelchResult {
+  if (a.length < 2) throw new InvalidArgumentError("welch", "a", `${a.length} samples, need ≥ 2`);
+  if (b.length < 2) throw new InvalidArgumentError("welch", "b", `${b.length} samples, need ≥ 2`);
+  const ma = moments(a);
+  const mb = moments(b);
+  const va = Math.max(0, ma.unbiasedVariance) / ma.n;
+  const vb = Math.max(0, mb.unbiasedVariance) / mb.n;
+  const se2 = va + vb;
+  const diff = mb.mean - ma.mean;
+  if (se2 === 0) {
+    // Two constant samples: the difference is certain, or there is none.
+    const t = diff === 0 ? 0 : diff > 0 ? Infinity : -Infinity;
+    const pGreater = diff > 0 ? 0 : diff < 0 ? 1 : 0.5;
+    return { t, df: ma.n + mb.n - 2, pGreater, pLess: 1 - pGreater, pTwoSided: diff ? 0 : 1 };
+  }
+  const t = diff / Math.sqrt(se2);
+  const df = (se2 * se2) / ((va * va) / (ma.n - 1) + (vb * vb) / (mb.n - 1));
+  const pGreater = studentTCdf(-t, df);
+  const pLess = studentTCdf(t, df);
+  return { t, df, pGreater, pLess, pTwoSided: Math.min(1, 2 * Math.min(pGreater, pLess)) };
+}
+
+export function median(xs: ArrayLike<number>): number {
+  if (xs.length === 0) throw new InvalidArgumentError("median", "xs", "no samples");
+  return quantile(Float64Array.from(xs).sort(), 0.5);
+}
+
+export function mean(xs: ArrayLike<number>): number {
+  return moments(xs).mean;
+}
+
+/** The p-quantile by linear interpolation between order statistics (R's type 7). */
+export function quantile(sorted: ArrayLike<number>, p: number): number {
+  const h = (sorted.length - 1) * p;
+  const lo = Math.floor(h);
+  const hi = Math.min(sorted.length - 1, lo + 1);
+  return sorted[lo] + (h - lo) * (sorted[hi] - sorted[lo]);
+}
+
+/**
+ * The samples without slow outliers: those above Q3 + 3·IQR (Tukey's far fence, upper side
+ * only). The IQR is floored at 1 % of the median so that timings quantised to a few distinct
+ * values do not lose everything above the third quartile.
+ */
+export function trimSlow(xs: ArrayLike<number>): number[] {
+  const sorted = Array.from(xs).sort((a, b) => a - b);
+  if (sorted.length < 4) return sorted;
+  const q1 = quantile(sorted, 0.25);
+  const q3 = quantile(sorted, 0.75);
+  const fence = q3 + 3 * Math.max(q3 - q1, 0.01 * quantile(sorted, 0.5));
+  return sorted.filter((x) => x <= fence);
+}
+
+export type Status = "regression" | "improvement" | "unchanged";
+
+export interface Verdict {
+  status: Status;
+  /** median(current) / median(baseline): above 1 is slower. */
+  medianRatio: number;
+  /** Ratio of the means after trimming slow outliers. */
+  meanRatio: number;
+  /** Welch's test on the trimmed samples (baseline first). */
+  welch: WelchResult;
+  /** Slow outliers dropped from the baseline and from the current samples. */
+  trimmed: [number, number];
+}
+
+/**
+ * Compares the timings of one case: "regression" when current is more than SLOWDOWN slower by
+ * median and by mean with Welch p < P_MAX; "improvement" for the mirror image; else "unchanged".
+ */
+export function verdict(baseline: ArrayLike<number>, current: ArrayLike<number>): Verdict {
+  const medianRatio = median(current) / median(baseline);
+  const base = trimSlow(baseline);
+  const now = trimSlow(current);
+  const meanRatio = mean(now) / mean(base);
+  const w = welch(base, now);
+  let status: Status = "unchanged";
+  if (medianRatio > SLOWDOWN && meanRatio > SLOWDOWN && w.pGreater < P_MAX) status = "regression";
+  else if (medianRatio < 1 / SLOWDOWN && meanRatio < 1 / SLOWDOWN && w.pLess < P_MAX) {
+    status = "improvement";
+  }
+  const trimmed: [number, number] = [baseline.length - base.length, current.length - now.length];
+  return { status, medianRatio, meanRatio, welch: w, trimmed };
+}
