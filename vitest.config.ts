@@ -10,5 +10,8 @@ export default defineConfig({
       "adapters/**/*.test.ts",
     ],
     testTimeout: 60_000,
+    // Vitest's default on 2 cores is one worker: files would run one after another while the
+    // WebGPU laws wait on SwiftShader. Two workers: 75 s instead of 120 s on the CI machine.
+    maxWorkers: 2,
   },
 });
