@@ -38,7 +38,7 @@ fi
 # folder (golden/load.ts uses import.meta.url).
 npx esbuild bench/gpu/verify.ts bench/run.ts --bundle --platform=node --format=esm \
   --target=node20 --external:webgpu --outdir="$out/app" --entry-names="[name]" --out-extension:.js=.mjs --log-level=warning \
-  --banner:js="import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);"
+  --banner:js="import { createRequire as tlCreateRequire } from 'node:module'; const require = tlCreateRequire(import.meta.url);"
 cp golden/*.json "$out/app/"
 cp package.json "$out/"  # the CLI reports its version from ../package.json
 du -sh "$out"

@@ -42,8 +42,10 @@ import { WGSL_MATH } from "./wgsl-math.ts";
  * a fallback (CPU) adapter, where threads are SIMD lanes of a few cores and every workgroup
  * that synchronises pays for it, so fewer, longer threads win.
  */
-const GPU_THREADS = 65536;
+const GPU_THREADS = 1 << 20;
 const FALLBACK_THREADS = 1024;
+/** Column slots on a fallback adapter aim at this many threads (measured on SwiftShader). */
+const FALLBACK_SLOT_THREADS = 65536;
 /** Rows a column thread accumulates at least, and the most slots per column. */
 const MIN_ROWS_PER_THREAD = 8;
 const MAX_SLOTS = 4096;
@@ -512,12 +514,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 // Kernels
 
 export function normKernels(rt: GpuRuntime): Kernels {
-  const target = rt.device.adapterInfo?.isFallbackAdapter ? FALLBACK_THREADS : GPU_THREADS;
+  const fallback = rt.device.adapterInfo?.isFallbackAdapter === true;
+  const target = fallback ? FALLBACK_THREADS : GPU_THREADS;
+  const slotTarget = fallback ? FALLBACK_SLOT_THREADS : GPU_THREADS;
 
   /** Records a column reduction of kind over [rows, cols]; returns its partials and layout. */
   const columnPartials = (kind: ColumnKind, inputs: GPUBuffer[], rows: number, cols: number) => {
     const { tx, ty } = columnTile(cols);
-    const { slots, slotRows } = rowSlots(rows, cols, tx, GPU_THREADS);
+    const { slots, slotRows } = rowSlots(rows, cols, tx, slotTarget);
     const part = rt.alloc(4 * COLUMN[kind].fields.length * slots * cols);
     const layout: Layout = { rows, cols, slots, slotRows, tx };
     rt.dispatch(

@@ -42,7 +42,9 @@ import { WGSL_MATH } from "./wgsl-math.ts";
 const MIN_PER_THREAD = 8;
 
 /**
- * Threads a grid needs to fill the device. A GPU wants tens of thousands in flight. A software
+ * Threads a grid needs to fill the device. A GPU wants hundreds of thousands in flight (an H100
+ * keeps 132 × 2048 resident; at 65536 our softmax [4096, 32000] gave each of 16 lanes a
+ * 2000-long dependent chain and reached 5 % of copy bandwidth). A software
  * adapter (SwiftShader) runs the 4-wide invocation groups of a workgroup as fibres and switches
  * all of them at every barrier, so the tree's cost grows with rows × lanes × log lanes: it
  * wants as few lanes as keep its cores busy (softmax [1024, 1000] measured at about 40 ms with
@@ -55,7 +57,7 @@ function fillFor(device: GPUDevice): number {
     /swiftshader|llvmpipe|lavapipe|warp/i.test(
       `${info?.vendor} ${info?.architecture} ${info?.description}`,
     );
-  return software ? 4096 : 65536;
+  return software ? 4096 : 1 << 20;
 }
 
 /** What a row kernel computes. The cross-entropy kinds are recorded by losses.ts. */
