@@ -27,6 +27,7 @@ import {
   logGamma,
   median,
   regularizedBeta,
+  runSpread,
   SLOWDOWN,
   studentTCdf,
   trimSlow,
@@ -409,4 +410,49 @@ test("a run where most series moved together is reported as machine drift, not a
   const slowMachine = compareResults(cases(10), cases(13));
   expect(machineDrift(slowMachine)).toMatch(/100 % of the series are over 5 % slower/);
   expect(machineDrift(compareResults(cases(10), cases(10)))).toBeUndefined();
+});
+
+describe("runs of the same code shift as a whole between processes", () => {
+  // Each run multiplies all its samples by its own factor e^(σ_b·Z): what JIT decisions, memory
+  // placement and other processes do to a run on a shared machine (measured here: σ_b ≈ 10 %).
+  const sigmaB = 0.1;
+  function runPair(seed: number, slowdown: number) {
+    const r = rng(seed);
+    const normal = () => Math.sqrt(-2 * Math.log(r() || 2 ** -32)) * Math.cos(2 * Math.PI * r());
+    const draw = timings(seed + 1);
+    const before = draw(40, 10 * Math.exp(sigmaB * normal()), 0.05);
+    const after = draw(40, 10 * slowdown * Math.exp(sigmaB * normal()), 0.05);
+    return { before, after };
+  }
+  const rate = (slowdown: number, runSd: number) => {
+    let flagged = 0;
+    for (let i = 0; i < 1000; i++) {
+      const { before, after } = runPair(7919 * i + 17, slowdown);
+      if (verdict(before, after, runSd).status === "regression") flagged++;
+    }
+    return flagged / 1000;
+  };
+
+  test("Welch's test alone flags same-code runs often: it sees only the spread within a run", () => {
+    expect(rate(1, 0)).toBeGreaterThan(0.2);
+  });
+
+  test("with the machine's between-run spread, same-code runs are flagged at about the test's α = 1 %", () => {
+    // 1000 seeded checks: 1 % is 10 ± 3 of them.
+    expect(rate(1, sigmaB)).toBeLessThan(0.02);
+  });
+
+  test("with it, a 2× slower kernel is still flagged in over 95 % of checks", () => {
+    expect(rate(2, sigmaB)).toBeGreaterThan(0.95);
+  });
+
+  test("runSpread recovers the between-run spread from one pair of same-code runs over many series", () => {
+    const ratios = Array.from({ length: 300 }, (_, i) => {
+      const { before, after } = runPair(104729 * i + 3, 1);
+      return median(after) / median(before);
+    });
+    // Within-run noise adds a little: 5 % over 40 samples is about 1 % per median.
+    expect(runSpread(ratios)).toBeGreaterThan(0.9 * sigmaB);
+    expect(runSpread(ratios)).toBeLessThan(1.15 * sigmaB);
+  });
 });

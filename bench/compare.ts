@@ -4,10 +4,12 @@
  */
 import { kernelMs, ms, table } from "./report.ts";
 import { type BenchResults, caseId } from "./results.ts";
-import { median, P_MAX, SLOWDOWN, type Verdict, verdict } from "./stats.ts";
+import { median, P_MAX, runSpread, SLOWDOWN, type Verdict, verdict } from "./stats.ts";
 
 export interface Comparison {
   id: string;
+  /** TensorFlow.js's series: its code does not change with ours, so they measure the machine. */
+  control: boolean;
   /** Absent from one side: the case is new, or the baseline's case did not run. */
   status: Verdict["status"] | "new" | "missing";
   verdict?: Verdict;
@@ -28,28 +30,68 @@ function series(r: BenchResults): Map<string, number[]> {
   return out;
 }
 
+const isControl = (id: string) => id.startsWith("tfjs-");
+
+/**
+ * How much faster or slower the machine runs now than when the baseline was recorded, read from
+ * the control series (TensorFlow.js, whose code our changes never touch): the median of their
+ * median ratios, 1 when fewer than 8 were measured. Same-code runs on a shared 2-core machine
+ * move together by 10 % and more between processes; our own series cannot measure that, since a
+ * change to the shared runtime would slow them all.
+ */
+export function machineSpeed(baseline: BenchResults, current: BenchResults): number {
+  const base = series(baseline);
+  const ratios: number[] = [];
+  for (const [id, samples] of series(current)) {
+    const before = base.get(id);
+    if (isControl(id) && before) ratios.push(median(samples) / median(before));
+  }
+  return ratios.length >= 8 ? median(ratios) : 1;
+}
+
+/** Every series against the baseline; ours with the machine's change of speed divided out. */
 export function compareResults(baseline: BenchResults, current: BenchResults): Comparison[] {
   const base = series(baseline);
   const now = series(current);
+  const speed = machineSpeed(baseline, current);
   const out: Comparison[] = [];
   for (const [id, samples] of now) {
+    const control = isControl(id);
     const before = base.get(id);
     if (!before) {
-      out.push({ id, status: "new" });
+      out.push({ id, control, status: "new" });
       continue;
     }
-    const v = verdict(before, samples);
+    const adjusted = control ? samples : samples.map((t) => t / speed);
+    const v = verdict(before, adjusted, baseline.runSd ?? 0);
     out.push({
       id,
+      control,
       status: v.status,
       verdict: v,
       baselineMedian: median(before),
-      currentMedian: median(samples),
+      currentMedian: median(adjusted),
     });
   }
-  for (const id of base.keys()) if (!now.has(id)) out.push({ id, status: "missing" });
+  for (const id of base.keys())
+    if (!now.has(id)) out.push({ id, control: isControl(id), status: "missing" });
   return out;
 }
+
+/** The between-run spread of same-code runs of ours: what `--calibrate` stores in a baseline. */
+export function calibrate(baseline: BenchResults, sameCode: BenchResults): number {
+  const base = series(baseline);
+  const ratios: number[] = [];
+  for (const [id, samples] of series(sameCode)) {
+    const before = base.get(id);
+    if (!isControl(id) && before) ratios.push(median(samples) / median(before));
+  }
+  return runSpread(ratios);
+}
+
+/** A regression of ours: what fails the check (the controls' verdicts are only reported). */
+export const regressed = (rows: readonly Comparison[]) =>
+  rows.filter((r) => r.status === "regression" && !r.control);
 
 /**
  * A warning when a quarter or more of the compared series moved the same way by more than the
@@ -68,13 +110,14 @@ export function machineDrift(rows: readonly Comparison[]): string | undefined {
 }
 
 /** The regressions and improvements as a table, then counts of the rest. */
-export function comparisonReport(rows: readonly Comparison[]): string {
+export function comparisonReport(rows: readonly Comparison[], speed = 1, runSd = 0): string {
   const changed = rows.filter((r) => r.status === "regression" || r.status === "improvement");
   changed.sort((a, b) => (b.verdict?.medianRatio ?? 0) - (a.verdict?.medianRatio ?? 0));
   const count = (s: Comparison["status"]) => rows.filter((r) => r.status === s).length;
   const lines = [
-    `rule: regression when > ${((SLOWDOWN - 1) * 100).toFixed(0)} % slower by median and by mean, with Welch one-sided p < ${P_MAX}`,
-    `${count("regression")} regressions, ${count("improvement")} improvements, ${count("unchanged")} unchanged, ${count("new")} new, ${count("missing")} missing`,
+    `rule: regression when > ${((SLOWDOWN - 1) * 100).toFixed(0)} % slower by median and by mean, with Welch one-sided p < ${P_MAX}${runSd ? `, the between-run spread ${(100 * runSd).toFixed(1)} % of this machine included` : ""}`,
+    `machine speed from the TensorFlow.js control series: now ${speed.toFixed(3)}× the baseline's times (divided out of ours)`,
+    `${regressed(rows).length} regressions of ours (${rows.filter((r) => r.control && r.status === "regression").length} more among the controls), ${count("improvement")} improvements, ${count("unchanged")} unchanged, ${count("new")} new, ${count("missing")} missing`,
   ];
   const drift = machineDrift(rows);
   if (drift) lines.push(drift);
@@ -86,7 +129,7 @@ export function comparisonReport(rows: readonly Comparison[]): string {
         changed.map((r) => {
           const v = r.verdict!;
           return [
-            r.status === "regression" ? "SLOWER" : "faster",
+            `${r.status === "regression" ? "SLOWER" : "faster"}${r.control ? " (control)" : ""}`,
             `\`${r.id}\``,
             ms(r.baselineMedian),
             ms(r.currentMedian),

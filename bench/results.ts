@@ -92,6 +92,9 @@ export interface BenchResults {
   peakGflops?: number;
   /** Where peakGflops comes from. */
   peakSource?: string;
+  /** Baselines only: the relative spread of a series' level between same-code runs on this
+   * machine (stats.ts runSpread), set by `bench:check --calibrate FILE`; 0 or absent: none. */
+  runSd?: number;
   /** Seconds the whole run took. */
   wallSeconds?: number;
   cases: CaseResult[];

@@ -6,7 +6,8 @@
  * Flags: --full (real-GPU sizes; or BENCH_FULL=1), --filter REGEX (case names), --backends
  * cpu,cpu32,webgpu,tfjs-cpu,tfjs-webgpu, --time MS and --samples N (per case), --max-case MS
  * (slower calls get fewer samples), --deadline S (start no case after S seconds), --no-laws,
- * --out FILE.json or DIR (or BENCH_RESULTS_DIR), --baselines DIR (or BENCH_BASELINES_DIR),
+ * --calibrate FILE (store in this machine's baseline the between-run spread of FILE, a second
+ * run of the same code), --out FILE.json or DIR (or BENCH_RESULTS_DIR), --baselines DIR (or BENCH_BASELINES_DIR),
  * --baseline (also store the run as this machine's baseline), --results FILE (print that
  * file's tables; with --check, compare it instead of running). BENCH_PEAK_GFLOPS: the GPU's
  * FP32 peak (known H100/H200 models default to their datasheet's).
@@ -16,7 +17,7 @@
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { parseArgs } from "node:util";
-import { compareResults, comparisonReport } from "./compare.ts";
+import { calibrate, compareResults, comparisonReport, machineSpeed, regressed } from "./compare.ts";
 import { fullReport } from "./report.ts";
 import {
   type BenchResults,
@@ -49,6 +50,7 @@ const { values: args } = parseArgs({
     baseline: { type: "boolean", default: false },
     check: { type: "boolean", default: false },
     results: { type: "string" },
+    calibrate: { type: "string" },
   },
 });
 
@@ -123,10 +125,29 @@ async function check(): Promise<number> {
     return 2;
   }
   const rows = compareResults(baseline, current);
-  console.log(`\nbench:check against ${path} (${baseline.date})\n${comparisonReport(rows)}`);
-  return rows.some((r) => r.status === "regression") ? 1 : 0;
+  const speed = machineSpeed(baseline, current);
+  console.log(
+    `\nbench:check against ${path} (${baseline.date})\n${comparisonReport(rows, speed, baseline.runSd)}`,
+  );
+  return regressed(rows).length > 0 ? 1 : 0;
 }
 
-if (args.check) process.exitCode = await check();
+/** Stores in this machine's baseline the between-run spread of a second, same-code run. */
+function calibrateBaseline(file: string): number {
+  const sameCode = readResults(file);
+  const path = baselinePath(sameCode.key, baselines);
+  if (!existsSync(path)) {
+    console.error(`bench:check: no baseline for ${sameCode.key} at ${path}`);
+    return 2;
+  }
+  const baseline = readResults(path);
+  const runSd = calibrate(baseline, sameCode);
+  writeResults(path, { ...baseline, runSd });
+  console.log(`between-run spread of ${file} against ${path}: ${(100 * runSd).toFixed(2)} %`);
+  return 0;
+}
+
+if (args.calibrate) process.exitCode = calibrateBaseline(args.calibrate);
+else if (args.check) process.exitCode = await check();
 else if (args.results) console.log(fullReport(readResults(args.results)));
 else await run(defaultOptions);

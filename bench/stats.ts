@@ -19,6 +19,18 @@ export const SLOWDOWN = 1.05;
 /** …and Welch's one-sided p-value must be below this. */
 export const P_MAX = 0.01;
 
+/**
+ * The between-run spread of same-code runs: the standard deviation of the log ratios of their
+ * medians, over √2 since each ratio holds two runs. Not a robust estimate on purpose: on a
+ * shared machine the run-to-run shifts have heavy tails (a few series move by 30 %), and a
+ * spread that ignored them would let those through as regressions.
+ */
+export function runSpread(ratios: readonly number[]): number {
+  if (ratios.length < 8)
+    throw new InvalidArgumentError("runSpread", "ratios", `${ratios.length} series, need ≥ 8`);
+  return Math.sqrt(Math.max(0, moments(ratios.map(Math.log)).unbiasedVariance)) / Math.SQRT2;
+}
+
 // Lanczos approximation (g = 7, 9 terms): ln Γ to about 1e-15 relative for x > 0.
 const LANCZOS = [
   0.9999999999998099, 676.5203681218851, -1259.1392167224028, 771.3234287776531, -176.6150291621406,
@@ -104,14 +116,19 @@ export interface WelchResult {
 }
 
 /** Welch's unequal-variance t-test of sample b against sample a. */
-export function welch(a: ArrayLike<number>, b: ArrayLike<number>): WelchResult {
+/**
+ * Welch's test of mean(b) against mean(a). `runVariance` is a known variance of the difference
+ * that the samples cannot show: the shift of a whole run's level between processes (see
+ * verdict); it widens the standard error and, being known, adds no degrees of freedom.
+ */
+export function welch(a: ArrayLike<number>, b: ArrayLike<number>, runVariance = 0): WelchResult {
   if (a.length < 2) throw new InvalidArgumentError("welch", "a", `${a.length} samples, need ≥ 2`);
   if (b.length < 2) throw new InvalidArgumentError("welch", "b", `${b.length} samples, need ≥ 2`);
   const ma = moments(a);
   const mb = moments(b);
   const va = Math.max(0, ma.unbiasedVariance) / ma.n;
   const vb = Math.max(0, mb.unbiasedVariance) / mb.n;
-  const se2 = va + vb;
+  const se2 = va + vb + runVariance;
   const diff = mb.mean - ma.mean;
   if (se2 === 0) {
     // Two constant samples: the difference is certain, or there is none.
@@ -120,7 +137,7 @@ export function welch(a: ArrayLike<number>, b: ArrayLike<number>): WelchResult {
     return { t, df: ma.n + mb.n - 2, pGreater, pLess: 1 - pGreater, pTwoSided: diff ? 0 : 1 };
   }
   const t = diff / Math.sqrt(se2);
-  const df = (se2 * se2) / ((va * va) / (ma.n - 1) + (vb * vb) / (mb.n - 1));
+  const df = Math.min(1e9, (se2 * se2) / ((va * va) / (ma.n - 1) + (vb * vb) / (mb.n - 1)));
   const pGreater = studentTCdf(-t, df);
   const pLess = studentTCdf(t, df);
   return { t, df, pGreater, pLess, pTwoSided: Math.min(1, 2 * Math.min(pGreater, pLess)) };
@@ -175,12 +192,23 @@ export interface Verdict {
  * Compares the timings of one case: "regression" when current is more than SLOWDOWN slower by
  * median and by mean with Welch p < P_MAX; "improvement" for the mirror image; else "unchanged".
  */
-export function verdict(baseline: ArrayLike<number>, current: ArrayLike<number>): Verdict {
+/**
+ * `runSd`: the relative standard deviation of a series' level between runs (processes) of the
+ * same code on the baseline's machine (BenchResults.runSd). Samples within one run are not
+ * independent of the run: JIT decisions, memory placement and the neighbours' load shift a whole
+ * series by several percent from one process to the next, which Welch's test alone would read
+ * as a significant change. Each run's mean carries (runSd·mean)² of it.
+ */
+export function verdict(
+  baseline: ArrayLike<number>,
+  current: ArrayLike<number>,
+  runSd = 0,
+): Verdict {
   const medianRatio = median(current) / median(baseline);
   const base = trimSlow(baseline);
   const now = trimSlow(current);
   const meanRatio = mean(now) / mean(base);
-  const w = welch(base, now);
+  const w = welch(base, now, (runSd * mean(base)) ** 2 + (runSd * mean(now)) ** 2);
   let status: Status = "unchanged";
   if (medianRatio > SLOWDOWN && meanRatio > SLOWDOWN && w.pGreater < P_MAX) status = "regression";
   else if (medianRatio < 1 / SLOWDOWN && meanRatio < 1 / SLOWDOWN && w.pLess < P_MAX) {
