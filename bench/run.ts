@@ -7,15 +7,20 @@
  * cpu,cpu32,webgpu,tfjs-cpu,tfjs-webgpu, --time MS and --samples N (per case), --max-case MS
  * (slower calls get fewer samples), --deadline S (start no case after S seconds), --no-laws,
  * --calibrate FILE (store in this machine's baseline the between-run spread of FILE, a second
- * run of the same code), --out FILE.json or DIR (or BENCH_RESULTS_DIR), --baselines DIR (or BENCH_BASELINES_DIR),
+ * run of the same code), --confirm (internal: the re-measurement of flagged series in a fresh
+ * process), --out FILE.json or DIR (or BENCH_RESULTS_DIR), --baselines DIR (or
+ * BENCH_BASELINES_DIR),
  * --baseline (also store the run as this machine's baseline), --results FILE (print that
  * file's tables; with --check, compare it instead of running). BENCH_PEAK_GFLOPS: the GPU's
  * FP32 peak (known H100/H200 models default to their datasheet's).
  *
  * Paths are relative to the working directory: this file also runs bundled into one .mjs.
  */
-import { existsSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync } from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { calibrate, compareResults, comparisonReport, machineSpeed, regressed } from "./compare.ts";
 import { fullReport } from "./report.ts";
@@ -51,6 +56,7 @@ const { values: args } = parseArgs({
     check: { type: "boolean", default: false },
     results: { type: "string" },
     calibrate: { type: "string" },
+    confirm: { type: "boolean", default: false },
   },
 });
 
@@ -129,7 +135,45 @@ async function check(): Promise<number> {
   console.log(
     `\nbench:check against ${path} (${baseline.date})\n${comparisonReport(rows, speed, baseline.runSd)}`,
   );
-  return regressed(rows).length > 0 ? 1 : 0;
+  const suspects = regressed(rows);
+  if (suspects.length === 0) return 0;
+  if (args.confirm || args.results) return 1;
+  return confirm(suspects.map((r) => r.id));
+}
+
+const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/**
+ * Measures the suspects again in a fresh process: what shifts a whole series between runs of
+ * the same code (JIT decisions, memory placement) is drawn anew there, so a same-code series is
+ * flagged twice about as rarely as α², while a kernel that really got slower is flagged again.
+ * Only the series flagged in both runs fail the check.
+ */
+function confirm(ids: string[]): number {
+  const laws = ids.some((id) => id.endsWith("[ms per case]"));
+  const names = new Set(
+    ids
+      .filter((id) => !id.endsWith("[ms per case]"))
+      .map((id) => id.slice(id.indexOf(" ") + 1).replace(/ \[kernel\]$/, "")),
+  );
+  const again = [
+    ...process.execArgv,
+    process.argv[1],
+    "--check",
+    "--confirm",
+    "--out",
+    join(mkdtempSync(join(tmpdir(), "bench-confirm-")), "results.json"),
+    ...(names.size > 0
+      ? ["--filter", `^(${[...names].map(escape).join("|")})$`]
+      : ["--filter", "^$"]),
+    ...(laws ? [] : ["--no-laws"]),
+    ...(args.baselines ? ["--baselines", args.baselines] : []),
+  ];
+  console.log(
+    `\n${ids.length} series flagged: measuring them again in a fresh process to confirm\n`,
+  );
+  const child = spawnSync(process.execPath, again, { stdio: "inherit" });
+  return child.status === 0 ? 0 : 1;
 }
 
 /** Stores in this machine's baseline the between-run spread of a second, same-code run. */
