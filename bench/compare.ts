@@ -3,7 +3,7 @@
  * law workload), from the retained samples (see stats.ts for the rule).
  */
 import { kernelMs, ms, table } from "./report.ts";
-import { type BenchResults, caseId } from "./results.ts";
+import { type BenchResults, caseId, RETAINED, retain } from "./results.ts";
 import { median, P_MAX, runSpread, SLOWDOWN, type Verdict, verdict } from "./stats.ts";
 
 export interface Comparison {
@@ -63,7 +63,7 @@ export function compareResults(baseline: BenchResults, current: BenchResults): C
       continue;
     }
     const adjusted = control ? samples : samples.map((t) => t / speed);
-    const v = verdict(before, adjusted, baseline.runSd ?? 0);
+    const v = verdict(before, adjusted, baseline.runSd ?? 0, baseline.runs ?? 1);
     out.push({
       id,
       control,
@@ -87,6 +87,35 @@ export function calibrate(baseline: BenchResults, sameCode: BenchResults): numbe
     if (!isControl(id) && before) ratios.push(median(samples) / median(before));
   }
   return runSpread(ratios);
+}
+
+/**
+ * The baseline with a second same-code run's samples pooled in: its level is then the average
+ * of two runs' (half the run effect's variance), which a single lucky or unlucky run would
+ * otherwise fix for every later check.
+ */
+export function pool(baseline: BenchResults, sameCode: BenchResults): BenchResults {
+  const other = new Map(sameCode.cases.map((c) => [caseId(c), c]));
+  const laws = new Map(sameCode.laws.map((l) => [`${l.backend} ${l.name}`, l]));
+  const runs = (baseline.runs ?? 1) + 1;
+  const keep = (a: number[], b: number[] | undefined) =>
+    b ? retain([...a, ...b], runs * RETAINED) : a;
+  return {
+    ...baseline,
+    runs,
+    cases: baseline.cases.map((c) => {
+      const o = other.get(caseId(c));
+      return {
+        ...c,
+        samples: keep(c.samples, o?.samples),
+        gpu: c.gpu && { ...c.gpu, samples: keep(c.gpu.samples, o?.gpu?.samples) },
+      };
+    }),
+    laws: baseline.laws.map((l) => ({
+      ...l,
+      samples: keep(l.samples, laws.get(`${l.backend} ${l.name}`)?.samples),
+    })),
+  };
 }
 
 /** A regression of ours: what fails the check (the controls' verdicts are only reported). */

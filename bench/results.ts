@@ -95,6 +95,8 @@ export interface BenchResults {
   /** Baselines only: the relative spread of a series' level between same-code runs on this
    * machine (stats.ts runSpread), set by `bench:check --calibrate FILE`; 0 or absent: none. */
   runSd?: number;
+  /** Baselines only: how many same-code runs its samples pool (1 when absent). */
+  runs?: number;
   /** Seconds the whole run took. */
   wallSeconds?: number;
   cases: CaseResult[];

@@ -197,18 +197,20 @@ export interface Verdict {
  * same code on the baseline's machine (BenchResults.runSd). Samples within one run are not
  * independent of the run: JIT decisions, memory placement and the neighbours' load shift a whole
  * series by several percent from one process to the next, which Welch's test alone would read
- * as a significant change. Each run's mean carries (runSd·mean)² of it.
+ * as a significant change. Each run's mean carries (runSd·mean)² of it; a baseline that pools
+ * `baselineRuns` runs, (runSd·mean)²/baselineRuns.
  */
 export function verdict(
   baseline: ArrayLike<number>,
   current: ArrayLike<number>,
   runSd = 0,
+  baselineRuns = 1,
 ): Verdict {
   const medianRatio = median(current) / median(baseline);
   const base = trimSlow(baseline);
   const now = trimSlow(current);
   const meanRatio = mean(now) / mean(base);
-  const w = welch(base, now, (runSd * mean(base)) ** 2 + (runSd * mean(now)) ** 2);
+  const w = welch(base, now, (runSd * mean(base)) ** 2 / baselineRuns + (runSd * mean(now)) ** 2);
   let status: Status = "unchanged";
   if (medianRatio > SLOWDOWN && meanRatio > SLOWDOWN && w.pGreater < P_MAX) status = "regression";
   else if (medianRatio < 1 / SLOWDOWN && meanRatio < 1 / SLOWDOWN && w.pLess < P_MAX) {
