@@ -148,7 +148,7 @@ async function check(): Promise<number> {
   return confirm(suspects.map((r) => r.id));
 }
 
-const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+const escapeRegExp = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /**
  * Measures the suspects again in a fresh process: what shifts a whole series between runs of
@@ -171,7 +171,7 @@ function confirm(ids: string[]): number {
     "--out",
     join(mkdtempSync(join(tmpdir(), "bench-confirm-")), "results.json"),
     ...(names.size > 0
-      ? ["--filter", `^(${[...names].map(escape).join("|")})$`]
+      ? ["--filter", `^(${[...names].map(escapeRegExp).join("|")})$`]
       : ["--filter", "^$"]),
     ...(laws ? [] : ["--no-laws"]),
     ...(args.baselines ? ["--baselines", args.baselines] : []),
