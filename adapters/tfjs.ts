@@ -26,6 +26,8 @@ import type {
 } from "../src/contract.ts";
 import type { IndexTensor, Tensor } from "../src/tensor.ts";
 import { type AdapterInfo, SWIFTSHADER_ICD } from "../src/webgpu/index.ts";
+// Readbacks wait without spinning a core, as our runtime's do (it changes no value).
+import { yielding } from "../src/webgpu/runtime.ts";
 
 export type TfjsKind = "cpu" | "webgpu";
 
@@ -149,26 +151,6 @@ async function registerWebGpu(): Promise<{ release(): void; info: AdapterInfo } 
       gpu = undefined;
     },
   };
-}
-
-/**
- * Waits for `p` without spinning a core, as src/webgpu/runtime.ts does: while a readback is
- * pending, Dawn's Node binding polls it with setImmediate, a busy loop that takes the CPU from
- * SwiftShader's own threads; sleeping 50 µs per turn hands the core over. It changes no value.
- */
-async function yielding<T>(p: Promise<T>): Promise<T> {
-  if (typeof setImmediate !== "function" || typeof SharedArrayBuffer !== "function") return p;
-  const gate = new Int32Array(new SharedArrayBuffer(4));
-  let done = false;
-  const settle = () => {
-    done = true;
-  };
-  p.then(settle, settle);
-  while (!done) {
-    Atomics.wait(gate, 0, 0, 0.05);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  return p;
 }
 
 const REDUCTION: Record<Reduction, tf.Reduction> = {

@@ -48,7 +48,7 @@ export interface BenchCase {
 // ---------------------------------------------------------------------------------------------
 // Inputs: deterministic pseudo-random values (mulberry32), so every run times the same data.
 
-function generator(seed: number): () => number {
+export function generator(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
     s = (s + 0x6d2b79f5) >>> 0;

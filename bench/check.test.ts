@@ -12,7 +12,7 @@ import type { Backend } from "../src/contract.ts";
 import { cpu32 } from "../src/cpu/index.ts";
 import { InvalidArgumentError } from "../src/errors.ts";
 import { normalCdf } from "../src/stats.ts";
-import { benchCases } from "./cases.ts";
+import { benchCases, generator } from "./cases.ts";
 import { compareResults, machineDrift } from "./compare.ts";
 import { kernelMs, targetTable } from "./report.ts";
 import {
@@ -124,16 +124,7 @@ describe("Welch's t-test", () => {
 // Synthetic timings: log-normal noise around a true time, optionally with slow outliers (calls
 // that another process delayed by 1.5–2.5×). Seeded, so every rate below is reproducible.
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+const rng = generator;
 
 function timings(seed: number) {
   const r = rng(seed);

@@ -441,7 +441,7 @@ function poolOf(b: GPUBuffer): number {
  * queue and workers) for the CPU; sleeping 50 µs per poll hands the core over. Browsers (no
  * setImmediate, no Atomics.wait on the main thread) await `p` plainly.
  */
-async function yielding<T>(p: Promise<T>): Promise<T> {
+export async function yielding<T>(p: Promise<T>): Promise<T> {
   if (typeof setImmediate !== "function" || typeof SharedArrayBuffer !== "function") return p;
   const gate = new Int32Array(new SharedArrayBuffer(4));
   let done = false;
