@@ -142,9 +142,16 @@ async function check(): Promise<number> {
   console.log(
     `\nbench:check against ${path} (${baseline.date})\n${comparisonReport(rows, speed, baseline.runSd)}`,
   );
-  const suspects = regressed(rows);
+  // A confirming run judges only the series its parent flagged (passed in BENCH_CONFIRM_IDS).
+  const flagged = args.confirm
+    ? new Set<string>(JSON.parse(process.env.BENCH_CONFIRM_IDS ?? "[]"))
+    : undefined;
+  const suspects = regressed(rows).filter((r) => !flagged || flagged.has(r.id));
   if (suspects.length === 0) return 0;
-  if (args.confirm || args.results) return 1;
+  if (args.confirm || args.results) {
+    if (flagged) console.log(`confirmed: ${suspects.map((r) => r.id).join(", ")}`);
+    return 1;
+  }
   return confirm(suspects.map((r) => r.id));
 }
 
@@ -179,7 +186,10 @@ function confirm(ids: string[]): number {
   console.log(
     `\n${ids.length} series flagged: measuring them again in a fresh process to confirm\n`,
   );
-  const child = spawnSync(process.execPath, again, { stdio: "inherit" });
+  const child = spawnSync(process.execPath, again, {
+    stdio: "inherit",
+    env: { ...process.env, BENCH_CONFIRM_IDS: JSON.stringify(ids) },
+  });
   return child.status === 0 ? 0 : 1;
 }
 
