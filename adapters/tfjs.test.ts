@@ -14,9 +14,9 @@
 
 import { afterAll, describe, expect, test } from "vitest";
 import { allLaws } from "../properties/index.ts";
-import { reference } from "../src/backends.ts";
-import { envOptions, type RunOptions, runLaw } from "../src/law.ts";
-import { contractOps } from "../src/verify.ts";
+import { envOptions, type RunOptions, runLaw } from "../src/harness/law.ts";
+import { reference } from "../src/verify/backends.ts";
+import { contractOps } from "../src/verify/verify.ts";
 import { createTfjsBackend, type TfjsBackend, type TfjsKind } from "./tfjs.ts";
 import { tfjsVerdicts } from "./tfjs-verdicts.ts";
 

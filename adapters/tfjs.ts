@@ -23,11 +23,11 @@ import type {
   NormGrads,
   Reduction,
   Targets,
-} from "../src/contract.ts";
-import type { IndexTensor, Tensor } from "../src/tensor.ts";
-import { type AdapterInfo, SWIFTSHADER_ICD } from "../src/webgpu/index.ts";
+} from "../src/engine/contract.ts";
+import type { IndexTensor, Tensor } from "../src/engine/tensor.ts";
+import { type AdapterInfo, SWIFTSHADER_ICD } from "../src/engine/webgpu/index.ts";
 // Readbacks wait without spinning a core, as our runtime's do (it changes no value).
-import { yielding } from "../src/webgpu/runtime.ts";
+import { yielding } from "../src/engine/webgpu/runtime.ts";
 
 export type TfjsKind = "cpu" | "webgpu";
 

@@ -8,7 +8,7 @@
  * Tiers: "quick" fits SwiftShader on two cores (`npm run bench`); "full" adds the real-GPU sizes
  * (`npm run bench -- --full`).
  */
-import type { OpName } from "../src/contract.ts";
+import type { OpName } from "../src/engine/contract.ts";
 import {
   type AnyTensor,
   arrayFor,
@@ -17,7 +17,7 @@ import {
   formatShape,
   type IndexTensor,
   type Tensor,
-} from "../src/tensor.ts";
+} from "../src/engine/tensor.ts";
 
 export type Tier = "quick" | "full";
 /** "ops": every op at one size, on every backend; "shapes": size sweeps, GPU backends only. */

@@ -11,8 +11,8 @@
  * own samples): interference from other processes only ever makes a call slower, and a few
  * calls at 2× would otherwise inflate the variance until a real slowdown goes unseen.
  */
-import { InvalidArgumentError } from "../src/errors.ts";
-import { moments } from "../src/stats.ts";
+import { InvalidArgumentError } from "../src/engine/errors.ts";
+import { moments } from "../src/harness/stats.ts";
 
 /** A case must be this much slower (ratio of medians and of means) to count as a regression. */
 export const SLOWDOWN = 1.05;

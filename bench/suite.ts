@@ -16,12 +16,12 @@
  */
 import { Bench } from "tinybench";
 import { allLaws } from "../properties/index.ts";
-import type { Backend, Kernels } from "../src/contract.ts";
-import { cpu, cpu32 } from "../src/cpu/index.ts";
-import { type Law, LawContext, runLaw } from "../src/law.ts";
-import { formatShape, sameShape } from "../src/tensor.ts";
-import { validate } from "../src/validate.ts";
-import { createWebGpuBackend, type WebGpuBackend } from "../src/webgpu/index.ts";
+import type { Backend, Kernels } from "../src/engine/contract.ts";
+import { cpu, cpu32 } from "../src/engine/cpu/index.ts";
+import { formatShape, sameShape } from "../src/engine/tensor.ts";
+import { validate } from "../src/engine/validate.ts";
+import { createWebGpuBackend, type WebGpuBackend } from "../src/engine/webgpu/index.ts";
+import { type Law, LawContext, runLaw } from "../src/harness/law.ts";
 import { type BenchCase, benchCases, type Step } from "./cases.ts";
 import {
   type AdapterRecord,

@@ -4,7 +4,7 @@
 import { register } from "tsx/esm/api";
 
 register();
-const { main } = await import("../src/cli.ts");
+const { main } = await import("../src/verify/cli.ts");
 const code = await main(process.argv.slice(2));
 // A backend may leave timers or handles behind (a hung kernel's, above all): do not wait for them.
 process.exit(code);

@@ -1,12 +1,13 @@
 /**
  * The ULP contract: a backend's output on a golden case, compared with the exact value within
- * the op's budget for the backend's dtype (src/budgets.ts), and the ULP error it actually made.
+ * the op's budget for the backend's dtype (src/harness/budgets.ts), and the ULP error it actually made.
  */
-import { toleranceFields } from "../src/budgets.ts";
-import { call } from "../src/call.ts";
-import type { Backend, OpName } from "../src/contract.ts";
-import { cast, type Tensor } from "../src/tensor.ts";
-import { budgetFor, compare, type Mismatch, ulpDistance } from "../src/tolerance.ts";
+
+import { call } from "../src/engine/call.ts";
+import type { Backend, OpName } from "../src/engine/contract.ts";
+import { cast, type Tensor } from "../src/engine/tensor.ts";
+import { toleranceFields } from "../src/harness/budgets.ts";
+import { budgetFor, compare, type Mismatch, ulpDistance } from "../src/harness/tolerance.ts";
 import { type GoldenCase, goldenExpected, goldenInputs } from "./load.ts";
 
 export interface GoldenResult {

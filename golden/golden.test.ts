@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { InvalidArgumentError } from "../src/errors.ts";
+import { InvalidArgumentError } from "../src/engine/errors.ts";
 import { CASES } from "./cases.ts";
 import { GOLDEN_DIR, generateAll } from "./generate.ts";
 import {

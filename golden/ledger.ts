@@ -5,8 +5,8 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { builtinBackends } from "../src/backends.ts";
-import type { Backend, OpName } from "../src/contract.ts";
+import type { Backend, OpName } from "../src/engine/contract.ts";
+import { builtinBackends } from "../src/verify/backends.ts";
 import { checkGoldenCase } from "./check.ts";
 import { GOLDEN_DIR, loadGoldens } from "./load.ts";
 

@@ -5,8 +5,14 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { OpName } from "../src/contract.ts";
-import { type FloatDType, type IndexTensor, indices, type Tensor, tensor } from "../src/tensor.ts";
+import type { OpName } from "../src/engine/contract.ts";
+import {
+  type FloatDType,
+  type IndexTensor,
+  indices,
+  type Tensor,
+  tensor,
+} from "../src/engine/tensor.ts";
 
 export interface GoldenTensor {
   shape: number[];

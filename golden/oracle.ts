@@ -19,7 +19,7 @@
  * float32 and float64 backends alike), a shape the op's contract rejects.
  */
 import { all, type BigNumber, create } from "mathjs";
-import { InvalidArgumentError } from "../src/errors.ts";
+import { InvalidArgumentError } from "../src/engine/errors.ts";
 
 /** A tensor of a golden case: float data as exact numbers, or class indices (`int: true`). */
 export interface GoldenTensor {

@@ -4,11 +4,11 @@
  * the exact values, so a law never compares a kernel against a wrong reference.
  */
 import { describe, expect, test } from "vitest";
-import { call } from "../src/call.ts";
-import { cpu, cpu32 } from "../src/cpu/index.ts";
-import { activationGain } from "../src/gain.ts";
-import { tensor } from "../src/tensor.ts";
-import { ulpDistance } from "../src/tolerance.ts";
+import { call } from "../src/engine/call.ts";
+import { cpu, cpu32 } from "../src/engine/cpu/index.ts";
+import { tensor } from "../src/engine/tensor.ts";
+import { activationGain } from "../src/harness/gain.ts";
+import { ulpDistance } from "../src/harness/tolerance.ts";
 import { loadGoldens } from "./load.ts";
 
 const goldens = loadGoldens();

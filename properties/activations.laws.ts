@@ -7,12 +7,12 @@
  * identities the notes state: symmetries, derivatives, saturation, homogeneity, the gain.
  */
 import fc from "fast-check";
-import { between, finite32, moderate, tensorOf } from "../src/arbitraries.ts";
-import type { Attrs, LeakyAttrs } from "../src/contract.ts";
-import { activationGain } from "../src/gain.ts";
-import type { Law, LawContext } from "../src/law.ts";
-import { type FloatDType, type Tensor, tensor } from "../src/tensor.ts";
-import { budgetFor, minNormal } from "../src/tolerance.ts";
+import type { Attrs, LeakyAttrs } from "../src/engine/contract.ts";
+import { type FloatDType, type Tensor, tensor } from "../src/engine/tensor.ts";
+import { between, finite32, moderate, tensorOf } from "../src/harness/arbitraries.ts";
+import { activationGain } from "../src/harness/gain.ts";
+import type { Law, LawContext } from "../src/harness/law.ts";
+import { budgetFor, minNormal } from "../src/harness/tolerance.ts";
 
 type Activation = "relu" | "leaky_relu" | "sigmoid" | "tanh" | "gelu" | "silu";
 type ActivationVjp = `${Activation}_vjp`;
@@ -20,7 +20,7 @@ type ActivationVjp = `${Activation}_vjp`;
 const U64 = 2 ** -53;
 const F32_MAX = 3.4028234663852886e38;
 
-/** Φ's absolute error in float64 finite differences of a forward (as in src/budgets.ts). */
+/** Φ's absolute error in float64 finite differences of a forward (as in src/harness/budgets.ts). */
 const PHI_ULPS = 4;
 
 /**
@@ -307,7 +307,7 @@ async function gainLaw(
 /**
  * The tanh gain 1/√E[tanh²(Z)] = 1.592537419722831427770… (E[tanh²(Z)] = 0.3942944903978411744…),
  * computed with mpmath at 30 digits (adaptive quadrature over (−∞, 0] and [0, ∞)); the constant
- * is the nearest double, and src/gain.ts in float64 agrees with it to 3e-16. LAWS.md's
+ * is the nearest double, and src/harness/gain.ts in float64 agrees with it to 3e-16. LAWS.md's
  * "≈ 1.5927" is off in the fourth decimal; the note's "~1.592" is right.
  */
 const TANH_GAIN = 1.5925374197228315;

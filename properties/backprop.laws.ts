@@ -15,7 +15,6 @@
  * ≈ 4e-11, which leaves room for a principled bound.
  */
 import fc from "fast-check";
-import { classIndices, moderate, probabilityVector, tensorOf } from "../src/arbitraries.ts";
 import {
   type Caller,
   callDynamic,
@@ -24,15 +23,16 @@ import {
   outputOf,
   Tape,
   type Var,
-} from "../src/autograd.ts";
-import { vjpTermBounds } from "../src/budgets.ts";
-import type { Backend, OpName } from "../src/contract.ts";
-import type { Law, LawContext } from "../src/law.ts";
-import { activate, forwardMlp, type Mlp, mlp, sgdStep } from "../src/nn.ts";
-import { normalAt } from "../src/random.ts";
-import { ALPHA, normalQuantileTwoSided } from "../src/stats.ts";
-import { type AnyTensor, cast, indices, type Tensor, tensor } from "../src/tensor.ts";
-import { budgetFor } from "../src/tolerance.ts";
+} from "../src/engine/autograd.ts";
+import type { Backend, OpName } from "../src/engine/contract.ts";
+import { activate, forwardMlp, type Mlp, mlp, sgdStep } from "../src/engine/nn.ts";
+import { normalAt } from "../src/engine/random.ts";
+import { type AnyTensor, cast, indices, type Tensor, tensor } from "../src/engine/tensor.ts";
+import { classIndices, moderate, probabilityVector, tensorOf } from "../src/harness/arbitraries.ts";
+import { vjpTermBounds } from "../src/harness/budgets.ts";
+import type { Law, LawContext } from "../src/harness/law.ts";
+import { ALPHA, normalQuantileTwoSided } from "../src/harness/stats.ts";
+import { budgetFor } from "../src/harness/tolerance.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Finite differences in float64

@@ -3,9 +3,9 @@
  * `vitest` reads as the documentation of what each backend obeys.
  */
 import { afterAll, describe, test } from "vitest";
-import { disposeAll, reference } from "../src/backends.ts";
-import type { Backend } from "../src/contract.ts";
-import { envOptions, runLaw } from "../src/law.ts";
+import type { Backend } from "../src/engine/contract.ts";
+import { envOptions, runLaw } from "../src/harness/law.ts";
+import { disposeAll, reference } from "../src/verify/backends.ts";
 import { allLaws } from "./index.ts";
 
 export function describeLaws(backends: readonly Backend[]): void {

@@ -1,19 +1,19 @@
 /**
  * E. Dropout [notes 003, 004].
  *
- * The contract (src/contract.ts): element i is dropped iff word 0 of Philox-4x32-10 at counter
+ * The contract (src/engine/contract.ts): element i is dropped iff word 0 of Philox-4x32-10 at counter
  * [i, 0, 0, 0] with key seedKey(seed) is below dropThreshold(p); survivors are scaled by 1/(1−p).
  * The statistical laws below treat the mask as i.i.d. Bernoulli(p) draws, which is all a
  * backend with its own generator promises; only E4c asks for the Philox mask bit for bit.
  */
 import fc from "fast-check";
-import { moderate, tensorOf } from "../src/arbitraries.ts";
-import type { DropoutAttrs } from "../src/contract.ts";
-import { InvalidArgumentError } from "../src/errors.ts";
-import type { Law, LawContext } from "../src/law.ts";
-import { dropMask } from "../src/random.ts";
-import { ALPHA, binomialInterval } from "../src/stats.ts";
-import type { Tensor } from "../src/tensor.ts";
+import type { DropoutAttrs } from "../src/engine/contract.ts";
+import { InvalidArgumentError } from "../src/engine/errors.ts";
+import { dropMask } from "../src/engine/random.ts";
+import type { Tensor } from "../src/engine/tensor.ts";
+import { moderate, tensorOf } from "../src/harness/arbitraries.ts";
+import type { Law, LawContext } from "../src/harness/law.ts";
+import { ALPHA, binomialInterval } from "../src/harness/stats.ts";
 
 /** Float64 unit roundoff: the slack for sums the law itself forms on the host. */
 const U64 = 2 ** -53;

@@ -2,10 +2,10 @@
  * I. The engine itself [notes 003, 004]: the kernels every other law stands on.
  */
 import fc from "fast-check";
-import { finite32, moderate, tensorOf } from "../src/arbitraries.ts";
-import type { OpName } from "../src/contract.ts";
-import type { Law, LawContext } from "../src/law.ts";
-import { indices, type Tensor } from "../src/tensor.ts";
+import type { OpName } from "../src/engine/contract.ts";
+import { indices, type Tensor } from "../src/engine/tensor.ts";
+import { finite32, moderate, tensorOf } from "../src/harness/arbitraries.ts";
+import type { Law, LawContext } from "../src/harness/law.ts";
 
 /** Sizes around the usual tile widths (4, 8, 16, 32, 64) and off them by one. */
 const awkwardSize = fc.oneof(

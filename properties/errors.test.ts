@@ -3,12 +3,16 @@
  * a kernel that breaks the contract is reported, never trusted.
  */
 import { afterAll, describe, expect, test } from "vitest";
-import { backendsUnderTest, disposeAll } from "../src/backends.ts";
-import { call } from "../src/call.ts";
-import type { Backend, OpName } from "../src/contract.ts";
-import { cpu32 } from "../src/cpu/index.ts";
-import { InvalidArgumentError, KernelContractError, NotImplementedError } from "../src/errors.ts";
-import { type FloatDType, indices, type Tensor, tensor } from "../src/tensor.ts";
+import { call } from "../src/engine/call.ts";
+import type { Backend, OpName } from "../src/engine/contract.ts";
+import { cpu32 } from "../src/engine/cpu/index.ts";
+import {
+  InvalidArgumentError,
+  KernelContractError,
+  NotImplementedError,
+} from "../src/engine/errors.ts";
+import { type FloatDType, indices, type Tensor, tensor } from "../src/engine/tensor.ts";
+import { backendsUnderTest, disposeAll } from "../src/verify/backends.ts";
 
 const backends = await backendsUnderTest();
 // The WebGPU device keeps the process alive until it is destroyed.

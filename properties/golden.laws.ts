@@ -5,10 +5,10 @@
  */
 import { checkGoldenCase } from "../golden/check.ts";
 import { loadGoldens } from "../golden/load.ts";
-import type { OpName } from "../src/contract.ts";
-import { cpu } from "../src/cpu/index.ts";
-import type { Law } from "../src/law.ts";
-import { formatMismatch } from "../src/tolerance.ts";
+import type { OpName } from "../src/engine/contract.ts";
+import { cpu } from "../src/engine/cpu/index.ts";
+import type { Law } from "../src/harness/law.ts";
+import { formatMismatch } from "../src/harness/tolerance.ts";
 
 const kernelOps = Object.keys(cpu.kernels);
 

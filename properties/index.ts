@@ -1,5 +1,5 @@
 /** Every law, by topic (one file per topic of the notes, in the order of LAWS.md). */
-import type { Law } from "../src/law.ts";
+import type { Law } from "../src/harness/law.ts";
 import { activationLaws } from "./activations.laws.ts";
 import { backpropLaws } from "./backprop.laws.ts";
 import { dropoutLaws } from "./dropout.laws.ts";

@@ -7,8 +7,10 @@
  * statistical check runs at a false-alarm rate of at most ALPHA = 1e-9 in total (Bonferroni
  * over the checks in a law); each law says which test it uses and what it is sure to catch.
  */
-import type { Law, LawContext } from "../src/law.ts";
-import { normalAt } from "../src/random.ts";
+
+import { normalAt } from "../src/engine/random.ts";
+import { indices, type Tensor } from "../src/engine/tensor.ts";
+import type { Law, LawContext } from "../src/harness/law.ts";
 import {
   ALPHA,
   ksCritical,
@@ -16,8 +18,7 @@ import {
   normalCdf,
   varianceInterval,
   zTestMean,
-} from "../src/stats.ts";
-import { indices, type Tensor } from "../src/tensor.ts";
+} from "../src/harness/stats.ts";
 
 type Shape = readonly [number, number];
 

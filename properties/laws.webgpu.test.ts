@@ -3,7 +3,7 @@
  * With no adapter it prints a loud banner (an error under TENSORLAWS_REQUIRE_GPU=1).
  */
 import { test } from "vitest";
-import { backendsUnderTest } from "../src/backends.ts";
+import { backendsUnderTest } from "../src/verify/backends.ts";
 import { describeLaws } from "./describe-laws.ts";
 
 const backends = await backendsUnderTest(process.env, "webgpu");

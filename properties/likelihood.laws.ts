@@ -8,12 +8,12 @@
  * error of its inputs forward through the step's condition number.
  */
 import fc from "fast-check";
-import { arrayOf } from "../src/arbitraries.ts";
-import type { Law, LawContext } from "../src/law.ts";
-import { uniformAt } from "../src/random.ts";
-import { indices, type Tensor } from "../src/tensor.ts";
-import { minNormal } from "../src/tolerance.ts";
-import { fsum, HOST, hostLse, type Tracked, Trail } from "../src/trail.ts";
+import { uniformAt } from "../src/engine/random.ts";
+import { indices, type Tensor } from "../src/engine/tensor.ts";
+import { arrayOf } from "../src/harness/arbitraries.ts";
+import type { Law, LawContext } from "../src/harness/law.ts";
+import { minNormal } from "../src/harness/tolerance.ts";
+import { fsum, HOST, hostLse, type Tracked, Trail } from "../src/harness/trail.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Host helpers.

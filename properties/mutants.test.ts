@@ -3,9 +3,9 @@
  * named for its bug. A law that cannot fail is worth nothing.
  */
 import { describe, expect, test } from "vitest";
-import { reference } from "../src/backends.ts";
-import { allMutants } from "../src/buggy/index.ts";
-import { envOptions, runLaw } from "../src/law.ts";
+import { envOptions, runLaw } from "../src/harness/law.ts";
+import { allMutants } from "../src/selftest/buggy/index.ts";
+import { reference } from "../src/verify/backends.ts";
 import { allLaws } from "./index.ts";
 
 const options = envOptions(reference);

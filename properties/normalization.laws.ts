@@ -7,12 +7,12 @@
  * whose variance is close to ε tell "ε inside the root" from "ε outside" or "no ε".
  */
 import fc from "fast-check";
-import { moderate, tensorOf } from "../src/arbitraries.ts";
-import type { BatchNormAttrs, BatchNormInputs } from "../src/contract.ts";
-import type { Law, LawContext } from "../src/law.ts";
-import { normalAt } from "../src/random.ts";
-import { ALPHA, moments, normalQuantileTwoSided } from "../src/stats.ts";
-import type { Tensor } from "../src/tensor.ts";
+import type { BatchNormAttrs, BatchNormInputs } from "../src/engine/contract.ts";
+import { normalAt } from "../src/engine/random.ts";
+import type { Tensor } from "../src/engine/tensor.ts";
+import { moderate, tensorOf } from "../src/harness/arbitraries.ts";
+import type { Law, LawContext } from "../src/harness/law.ts";
+import { ALPHA, moments, normalQuantileTwoSided } from "../src/harness/stats.ts";
 
 /** Float64 unit roundoff: the slack for statistics the law forms on the host. */
 const U64 = 2 ** -53;

@@ -2,16 +2,16 @@
  * H. Regularisation and model selection [notes 003, 004].
  *
  * The penalty gradient and the input noise run on the backend; SGD, max-norm, early stopping
- * and k-fold are host utilities (src/nn.ts) whose semantics the laws pin down, in the backend's
+ * and k-fold are host utilities (src/engine/nn.ts) whose semantics the laws pin down, in the backend's
  * dtype.
  */
 import fc from "fast-check";
-import { moderate, tensorOf } from "../src/arbitraries.ts";
-import { Tape } from "../src/autograd.ts";
-import type { Law, LawContext } from "../src/law.ts";
-import { earlyStopping, inputNoise, kFold, maxNorm, sgdStep } from "../src/nn.ts";
-import { ALPHA, zTestMean } from "../src/stats.ts";
-import { budgetFor } from "../src/tolerance.ts";
+import { Tape } from "../src/engine/autograd.ts";
+import { earlyStopping, inputNoise, kFold, maxNorm, sgdStep } from "../src/engine/nn.ts";
+import { moderate, tensorOf } from "../src/harness/arbitraries.ts";
+import type { Law, LawContext } from "../src/harness/law.ts";
+import { ALPHA, zTestMean } from "../src/harness/stats.ts";
+import { budgetFor } from "../src/harness/tolerance.ts";
 
 /** Positive float32-representable values in [lo, hi]. */
 const positive = (lo: number, hi: number) =>

@@ -6,6 +6,9 @@
  * bound through every backend op (`Trail`, shared with the likelihood laws).
  */
 import fc from "fast-check";
+import type { Reduction, Targets } from "../src/engine/contract.ts";
+import { normalAt, uniformAt } from "../src/engine/random.ts";
+import { indices, type Tensor } from "../src/engine/tensor.ts";
 import {
   arrayOf,
   classIndices,
@@ -15,14 +18,11 @@ import {
   moderate,
   type Shaped,
   tensorOf,
-} from "../src/arbitraries.ts";
-import type { Reduction, Targets } from "../src/contract.ts";
-import type { Law, LawContext } from "../src/law.ts";
-import { normalAt, uniformAt } from "../src/random.ts";
-import { ALPHA } from "../src/stats.ts";
-import { indices, type Tensor } from "../src/tensor.ts";
-import { minNormal } from "../src/tolerance.ts";
-import { fsum, HOST, hostLse, Trail } from "../src/trail.ts";
+} from "../src/harness/arbitraries.ts";
+import type { Law, LawContext } from "../src/harness/law.ts";
+import { ALPHA } from "../src/harness/stats.ts";
+import { minNormal } from "../src/harness/tolerance.ts";
+import { fsum, HOST, hostLse, Trail } from "../src/harness/trail.ts";
 
 /** Sum of each row of a row-major [rows, n] array. */
 function rowSums(data: ArrayLike<number>, n: number): number[] {

@@ -6,13 +6,13 @@
  * conditioning.
  */
 import { describe, expect, test } from "vitest";
-import { reference } from "../src/backends.ts";
-import { cpu32 } from "../src/cpu/index.ts";
-import { envOptions, runLaw } from "../src/law.ts";
-import { erf } from "../src/stats.ts";
-import { tensor } from "../src/tensor.ts";
-import { ulpOf } from "../src/tolerance.ts";
-import { erf32, goodVariants } from "../src/variants.ts";
+import { cpu32 } from "../src/engine/cpu/index.ts";
+import { tensor } from "../src/engine/tensor.ts";
+import { envOptions, runLaw } from "../src/harness/law.ts";
+import { erf } from "../src/harness/stats.ts";
+import { ulpOf } from "../src/harness/tolerance.ts";
+import { erf32, goodVariants } from "../src/selftest/variants.ts";
+import { reference } from "../src/verify/backends.ts";
 import { allLaws } from "./index.ts";
 
 const options = envOptions(reference);

@@ -34,19 +34,27 @@ export type {
   Targets,
   ToleranceOverrides,
   VarianceAttrs,
-} from "./contract.ts";
-export { cpu, cpu32 } from "./cpu/index.ts";
+} from "./engine/contract.ts";
+export { cpu, cpu32 } from "./engine/cpu/index.ts";
 export {
   InvalidArgumentError,
   KernelContractError,
   NotImplementedError,
   TensorLawsError,
-} from "./errors.ts";
-export type { Law, LawResult, LawStatus } from "./law.ts";
-export { runLaw } from "./law.ts";
-export { jsonReport, parseReport } from "./report/json.ts";
-export { junitReport } from "./report/junit.ts";
-export { markdownReport } from "./report/markdown.ts";
+} from "./engine/errors.ts";
+export type {
+  AnyTensor,
+  FloatArray,
+  FloatDType,
+  IndexTensor,
+  Tensor,
+} from "./engine/tensor.ts";
+export { cast, indices, scalar, sizeOf, tensor } from "./engine/tensor.ts";
+export type { Law, LawResult, LawStatus } from "./harness/law.ts";
+export { runLaw } from "./harness/law.ts";
+export { jsonReport, parseReport } from "./verify/report/json.ts";
+export { junitReport } from "./verify/report/junit.ts";
+export { markdownReport } from "./verify/report/markdown.ts";
 export type {
   BackendReport,
   BudgetReport,
@@ -54,16 +62,8 @@ export type {
   LawReport,
   Report,
   WorstReport,
-} from "./report/schema.ts";
-export { reportProblems, SCHEMA_VERSION } from "./report/schema.ts";
-export { terminalReport } from "./report/terminal.ts";
-export type {
-  AnyTensor,
-  FloatArray,
-  FloatDType,
-  IndexTensor,
-  Tensor,
-} from "./tensor.ts";
-export { cast, indices, scalar, sizeOf, tensor } from "./tensor.ts";
-export type { Selection, Target, VerifyOptions } from "./verify.ts";
-export { selectLaws, verify } from "./verify.ts";
+} from "./verify/report/schema.ts";
+export { reportProblems, SCHEMA_VERSION } from "./verify/report/schema.ts";
+export { terminalReport } from "./verify/report/terminal.ts";
+export type { Selection, Target, VerifyOptions } from "./verify/verify.ts";
+export { selectLaws, verify } from "./verify/verify.ts";

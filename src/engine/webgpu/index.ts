@@ -1,0 +1,165 @@
+/**
+ * The optimised WebGPU backend: float32 WGSL compute kernels on one GPUDevice.
+ *
+ * Each kernel file exports `xxxKernels(rt: GpuRuntime): Kernels` (see runtime.ts for the one
+ * round trip per call rule); this file merges them into one backend. An op no file implements
+ * is simply absent, and the laws needing it report "not implemented".
+ */
+import type { Backend, Kernels, ToleranceOverrides } from "../contract.ts";
+import { elementwiseKernels } from "./elementwise.ts";
+import { lossKernels } from "./losses.ts";
+import { matmulKernels } from "./matmul.ts";
+import { normKernels } from "./norm.ts";
+import { randomKernels } from "./random.ts";
+import { reductionKernels } from "./reductions.ts";
+import { GpuRuntime } from "./runtime.ts";
+import { softmaxKernels } from "./softmax.ts";
+
+export { GpuRuntime } from "./runtime.ts";
+
+/** Chromium's software Vulkan driver: a WebGPU adapter on machines without a GPU. */
+export const SWIFTSHADER_ICD = "/usr/lib/chromium/vk_swiftshader_icd.json";
+
+export interface WebGpuOptions {
+  /** A GPU to use (`navigator.gpu` in a browser). Default: Dawn's Node binding (`webgpu`). */
+  gpu?: GPU;
+  /** Toggles for Dawn's `create()`, e.g. "disable-dawn-features=timestamp_quantization". */
+  dawnFlags?: string[];
+  powerPreference?: GPUPowerPreference;
+  /** The backend's name in reports (default "webgpu"). */
+  name?: string;
+  /** false: never use subgroup operations, even where the adapter has them (tests the fallback). */
+  subgroups?: boolean;
+}
+
+/** Who made the adapter, for reports. */
+export interface AdapterInfo {
+  vendor: string;
+  architecture: string;
+  description: string;
+  device: string;
+}
+
+export interface WebGpuBackend extends Backend {
+  readonly adapterInfo: AdapterInfo;
+  readonly runtime: GpuRuntime;
+  dispose(): void;
+}
+
+/**
+ * Per-op budgets this backend declares instead of the defaults (printed in every report).
+ * None so far: every kernel meets the default budget.
+ */
+const tolerances: ToleranceOverrides = {};
+
+/** Kernels are guarded: an exception abandons the call's open batch so it cannot leak. */
+function guarded(rt: GpuRuntime, kernels: Kernels): Kernels {
+  const out: Record<string, unknown> = {};
+  for (const [op, kernel] of Object.entries(kernels)) {
+    const k = kernel as (inputs: unknown, attrs: unknown) => unknown;
+    out[op] = async (inputs: unknown, attrs: unknown) => {
+      try {
+        return await k(inputs, attrs);
+      } catch (e) {
+        rt.discard();
+        throw e;
+      }
+    };
+  }
+  return out as Kernels;
+}
+
+/**
+ * Dawn's GPU object and its first adapter. The caller must keep `gpu` referenced while the device
+ * lives: once it is garbage-collected Dawn frees its instance, and the next event poll crashes
+ * the process (a segfault in CallbackTaskManager::Flush).
+ */
+async function nodeAdapter(
+  options: WebGpuOptions,
+): Promise<{ gpu: GPU; adapter: GPUAdapter | null }> {
+  const { create, globals } = await import("webgpu");
+  const { existsSync } = await import("node:fs");
+  Object.assign(globalThis, globals);
+  // The Vulkan loader prints "XDG_RUNTIME_DIR is invalid" on every instance without it (CI, ssh).
+  process.env.XDG_RUNTIME_DIR ??= (await import("node:os")).tmpdir();
+  const request = async () => {
+    const gpu = create(options.dawnFlags ?? []);
+    return { gpu, adapter: await gpu.requestAdapter({ powerPreference: options.powerPreference }) };
+  };
+  const first = await request();
+  if (first.adapter || process.env.VK_ICD_FILENAMES || !existsSync(SWIFTSHADER_ICD)) return first;
+  // No hardware adapter: fall back to SwiftShader, which the Vulkan loader reads from this
+  // variable when the next instance is created. Set it beforehand to choose a driver yourself.
+  process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+  return request();
+}
+
+/**
+ * The WebGPU backend on the first adapter found, or undefined when there is none (the caller
+ * reports that loudly). `dispose()` destroys the device: call it, or Node will not exit.
+ */
+export async function createWebGpuBackend(
+  options: WebGpuOptions = {},
+): Promise<WebGpuBackend | undefined> {
+  // Held by this closure until dispose(), never by the module (Node would not exit).
+  const found = options.gpu
+    ? {
+        gpu: options.gpu,
+        adapter: await options.gpu.requestAdapter({ powerPreference: options.powerPreference }),
+      }
+    : await nodeAdapter(options);
+  let gpu: GPU | undefined = found.gpu;
+  const adapter = found.adapter;
+  if (!adapter) return undefined;
+  const limits = adapter.limits;
+  // Optional features a kernel may use where the adapter has them: check
+  // rt.device.features.has("subgroups") (and "timestamp-query" for timing).
+  const wanted: GPUFeatureName[] =
+    options.subgroups === false ? ["timestamp-query"] : ["subgroups", "timestamp-query"];
+  const device = await adapter.requestDevice({
+    requiredFeatures: wanted.filter((f) => adapter.features.has(f)),
+    requiredLimits: {
+      maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+      maxBufferSize: limits.maxBufferSize,
+    },
+  });
+  const info = adapter.info;
+  const adapterInfo: AdapterInfo = {
+    vendor: info.vendor,
+    architecture: info.architecture,
+    description: info.description,
+    device: info.device,
+  };
+  const rt = new GpuRuntime(device);
+  if (options.subgroups !== false) await rt.probeSubgroups();
+  const kernels = guarded(rt, {
+    ...elementwiseKernels(rt),
+    ...reductionKernels(rt),
+    ...softmaxKernels(rt),
+    ...lossKernels(rt),
+    ...matmulKernels(rt),
+    ...randomKernels(rt),
+    ...normKernels(rt),
+  });
+  return {
+    name: options.name ?? "webgpu",
+    dtype: "float32",
+    kernels,
+    // random.ts's WGSL Philox draws dropMask's mask bit for bit (E4c, src/engine/webgpu/random.test.ts).
+    rng: "philox4x32-10",
+    tolerances,
+    adapterInfo,
+    runtime: rt,
+    dispose() {
+      if (!gpu) return;
+      rt.clear();
+      device.destroy();
+      gpu = undefined;
+    },
+  };
+}
+
+/** One line naming the adapter, for reports. */
+export function describeAdapter(info: AdapterInfo): string {
+  return [info.vendor, info.architecture, info.description].filter((s) => s).join(" / ");
+}

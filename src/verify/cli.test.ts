@@ -1,0 +1,245 @@
+/**
+ * The command line: exit codes, bad usage, the known-bad kernels, hostile kernels and report
+ * files. Most tests call `main` in-process (fast); a few run the real bin as users do.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, test } from "vitest";
+import { allMutants } from "../selftest/buggy/index.ts";
+import { type Io, main } from "./cli.ts";
+import { parseReport } from "./report/json.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "tensorlaws-cli-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function run(args: string[], tty = false) {
+  let out = "";
+  let err = "";
+  const io: Io = {
+    out: (t) => {
+      out += t;
+    },
+    err: (t) => {
+      err += t;
+    },
+    outIsTTY: false,
+    errIsTTY: tty,
+    // The CPU built-ins only: creating a WebGPU device is another test file's business.
+    env: { TENSORLAWS_WEBGPU: "0" },
+  };
+  const code = await main(args, io);
+  return { code, out, err };
+}
+
+const bin = join(import.meta.dirname, "..", "..", "bin", "tensorlaws.mjs");
+const fixture = (name: string) => join(import.meta.dirname, "fixtures", name);
+
+function runBin(args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: 60_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe("usage", () => {
+  test("--help prints the usage, options and exit codes, and exits 0", async () => {
+    const r = await run(["--help"]);
+    expect(r.code).toBe(0);
+    for (const option of ["--laws", "--ops", "--topics", "--seed", "--path", "--timeout"]) {
+      expect(r.out).toContain(option);
+    }
+    expect(r.out).toContain("Exit codes: 0");
+  });
+
+  test("--list prints the catalogue, narrowed by the filters", async () => {
+    const r = await run(["--list", "--topics", "dropout"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("| E1 |");
+    expect(r.out).not.toContain("| B1 |");
+  });
+
+  test("--mutants lists every known-bad kernel with the laws that reject it", async () => {
+    const r = await run(["--mutants"]);
+    expect(r.code).toBe(0);
+    for (const m of allMutants) expect(r.out).toContain(`| ${m.backend.name} |`);
+  });
+
+  test.each([
+    [["--frobnicate"], "--frobnicate"],
+    [["./no/such/backend.ts"], "no such file"],
+    [[fixture("not-a-backend.ts")], "not a backend"],
+    [["--builtin", "cpu32", "--laws", "Z9"], "no law has id 'Z9'"],
+    [["--builtin", "cpu32", "--ops", "fft"], "'fft' is not an op"],
+    [["--builtin", "cpu32", "--topics", "vision"], "'vision' is not a topic"],
+    [["--builtin", "cpu32", "--runs", "ten"], "--runs needs an integer"],
+    [["--builtin", "cpu32", "--path", "4;1"], "--path needs a fast-check path"],
+    [["--builtin", "cpu32", "--path", "4:1", "--laws", "B1,B2"], "--path replays one law"],
+    [["--builtin", "tpu"], "the built-ins are cpu, cpu32 and webgpu"],
+    [["--mutant", "no-such-mutant"], "no such known-bad kernel"],
+    [["--wgsl", "softmax"], "expected OP=FILE"],
+    [["--builtin", "cpu32", "--json", "/no/such/dir/r.json"], "its directory does not exist"],
+  ])("bad usage %j exits 2 with a clear message", async (args, message) => {
+    const r = await run(args);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(message);
+    expect(r.out).toBe("");
+  });
+});
+
+describe("verdicts", () => {
+  test("with no backend named, the CPU built-ins are verified", async () => {
+    const r = await run(["--laws", "B1,B2"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("cpu float64");
+    expect(r.out).toContain("cpu32 float32");
+    expect(r.out).toContain("OK: all 4 law runs that apply passed");
+  });
+
+  test("a backend where no selected law calls a kernel is not a pass", async () => {
+    const r = await run([fixture("overflow-softmax.ts"), "--ops", "relu"]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("nothing was verified on overflow-softmax");
+  });
+
+  test("a misspelled kernel is pointed out, and verifying nothing is not a pass", async () => {
+    const r = await run([fixture("misspelled-backend.ts"), "--laws", "B1"]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain(
+      "kernel 'softMax' is no op of the contract and is ignored: did you mean 'softmax'?",
+    );
+  });
+
+  test("progress goes to stderr on a terminal, and nowhere otherwise", async () => {
+    const quiet = await run(["--builtin", "cpu32", "--laws", "B1,B2"]);
+    expect(quiet.err).toBe("");
+    const tty = await run(["--builtin", "cpu32", "--laws", "B1,B2"], true);
+    expect(tty.err).toContain("[2/2] cpu32 B2");
+    expect(tty.out).not.toContain("\r");
+  });
+
+  test("a report file in each format is written, and the JSON one follows the schema", async () => {
+    const files = ["r.json", "r.md", "r.xml"].map((f) => join(dir, f));
+    const r = await run([
+      "verify",
+      "--builtin",
+      "cpu32",
+      "--laws",
+      "B1,C4a",
+      "--json",
+      files[0],
+      "--markdown",
+      files[1],
+      "--junit",
+      files[2],
+    ]);
+    expect(r.code).toBe(0);
+    const report = parseReport(readFileSync(files[0], "utf8"));
+    expect(report.backends[0].results.map((l) => [l.id, l.status])).toEqual([
+      ["B1", "passed"],
+      ["C4a", "passed"],
+    ]);
+    expect(readFileSync(files[1], "utf8")).toContain("## tensorlaws: ✅");
+    expect(readFileSync(files[2], "utf8")).toContain(
+      '<testsuite name="cpu32" tests="2" failures="0"',
+    );
+  });
+
+  test("a tolerance override is shown next to the default budget in every report", async () => {
+    const files = ["o.json", "o.md", "o.xml"].map((f) => join(dir, f));
+    const r = await run([
+      fixture("overflow-softmax.ts"),
+      "--laws",
+      "B2",
+      "--json",
+      files[0],
+      "--markdown",
+      files[1],
+      "--junit",
+      files[2],
+    ]);
+    expect(r.code).toBe(1);
+    const shown = "softmax 16 ULP, factor 2 (default 8 ULP, factor 2)";
+    expect(r.out).toContain(`tolerance overrides: ${shown}`);
+    expect(r.out).toContain(
+      "budget: softmax 16 ULP, factor 2 (override by overflow-softmax; default 8 ULP, factor 2)",
+    );
+    expect(readFileSync(files[1], "utf8")).toContain(shown);
+    expect(readFileSync(files[2], "utf8")).toContain(
+      '<property name="tolerance.softmax" value="softmax 16 ULP, factor 2 (override by overflow-softmax; default 8 ULP, factor 2)"/>',
+    );
+    const [backend] = parseReport(readFileSync(files[0], "utf8")).backends;
+    expect(backend.tolerances).toEqual([
+      { op: "softmax", ulps: 16, factor: 2, default: { ulps: 8, factor: 2 }, overridden: true },
+    ]);
+  });
+
+  test("the replay line of a failure reproduces exactly that failure", async () => {
+    const first = await run([fixture("overflow-softmax.ts"), "--laws", "B2", "--runs", "30"]);
+    const line = first.out.split("\n").find((l) => l.includes("replay: npx tensorlaws verify"));
+    expect(line).toBeDefined();
+    const args = (line ?? "").split("replay: npx tensorlaws verify ")[1].split(" ");
+    expect(args).toContain("--path");
+    const again = await run(args);
+    expect(again.code).toBe(1);
+    const worst = (out: string) => out.split("\n").find((l) => l.includes("worst at"));
+    expect(worst(again.out)).toBe(worst(first.out));
+  });
+});
+
+describe("every known-bad kernel fails verify, naming the laws that catch it", () => {
+  for (const m of allMutants) {
+    test(`${m.backend.name} fails ${m.caughtBy.join(", ")}`, async () => {
+      const r = await run(["verify", "--mutant", m.backend.name, "--laws", m.caughtBy.join(",")]);
+      expect(r.code).toBe(1);
+      for (const id of m.caughtBy) expect(r.out).toContain(`✗ ${id} on ${m.backend.name}:`);
+    });
+  }
+});
+
+describe("the installed command (a subprocess, as users run it)", () => {
+  test("fails on a known-bad kernel, naming the law, and passes on cpu32", () => {
+    const bad = runBin(["verify", "--mutant", "softmax-no-max-shift", "--laws", "B1"]);
+    expect(bad.code).toBe(1);
+    expect(bad.out).toContain("✗ B1 on softmax-no-max-shift:");
+    const good = runBin(["verify", "--builtin", "cpu32", "--laws", "B1,B2,C4a"]);
+    expect(good.code).toBe(0);
+    expect(good.out).toContain("cpu32: 3 passed, 0 failed");
+  });
+
+  test("a hostile kernel fails the law that exercised it and the run goes on", () => {
+    const json = join(dir, "hostile.json");
+    const ops = "softmax,exp,relu,sigmoid,tanh,neg,silu,gelu,leaky_relu";
+    const r = runBin([
+      fixture("hostile-backend.ts"),
+      "--ops",
+      ops,
+      "--timeout",
+      "200",
+      "--json",
+      json,
+    ]);
+    expect(r.code).toBe(1);
+    const results = parseReport(readFileSync(json, "utf8")).backends[0].results;
+    const byId = new Map(results.map((l) => [l.id, l]));
+    const attacks: [law: string, says: string][] = [
+      ["I4.exp", "threw RangeError: exp exploded"],
+      ["I4.relu", "has shape [8, 1], expected [8]"],
+      ["I4.sigmoid", "has dtype float64, the backend declares float32"],
+      ["I4.tanh", "is not a Float32Array or Float64Array"],
+      ["I4.neg", "mutated its input 'x'"],
+      ["I4.silu", "did not return within 200 ms"],
+      ["I4.gelu", "threw outside its returned value"],
+      ["I4.leaky_relu", "did not return within 200 ms (stopped in a synchronous loop)"],
+    ];
+    for (const [law, says] of attacks) {
+      const l = byId.get(law);
+      expect(l?.status, law).toBe("failed");
+      expect(l?.failure?.kind, law).toBe("contract");
+      expect(l?.failure?.message, law).toContain(says);
+    }
+    // The honest kernel, checked after the hostile ones broke, still passes.
+    for (const law of ["B1", "B2", "I4.softmax"]) expect(byId.get(law)?.status, law).toBe("passed");
+    // A hang is not shrunk: every retry would wait out the timeout again.
+    expect(byId.get("C7b")?.failure?.counterexample?.shrunk).toBe(false);
+  });
+});

@@ -1,0 +1,392 @@
+/**
+ * `tensorlaws [verify] [module…] [options]`: checks backends against the laws and reports.
+ * The package's bin (bin/tensorlaws.mjs) registers tsx and calls `main`; tests call it
+ * in-process with their own output streams.
+ *
+ * Exit codes: 0 every law that applies passed; 1 a law failed (or nothing could be verified);
+ * 2 bad usage (unknown option, missing module, a default export that is not a backend).
+ */
+import { existsSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import type { Backend, OpName } from "../engine/contract.ts";
+import { createWebGpuBackend } from "../engine/webgpu/index.ts";
+import { allMutants } from "../selftest/buggy/index.ts";
+import {
+  allBuiltinBackends,
+  BackendModuleError,
+  builtinBackends,
+  loadBackend,
+} from "./backends.ts";
+import { jsonReport } from "./report/json.ts";
+import { junitReport } from "./report/junit.ts";
+import { markdownReport } from "./report/markdown.ts";
+import type { Report } from "./report/schema.ts";
+import { terminalReport } from "./report/terminal.ts";
+import {
+  contractOps,
+  DEFAULT_RUNS,
+  DEFAULT_SEED,
+  DEFAULT_TIMEOUT_MS,
+  type Progress,
+  type Selection,
+  SelectionError,
+  selectLaws,
+  type Target,
+  verify,
+} from "./verify.ts";
+
+export const USAGE = `Usage: tensorlaws [verify] [module…] [options]
+
+Checks backends against every law that applies to them. A module's default export is a backend
+{ name, dtype, kernels } (or a promise of one), in TypeScript or JavaScript. With no module,
+mutant or shader, checks the built-in backends (cpu, cpu32, and webgpu when an adapter exists).
+
+Backends:
+  <module>                  a backend module (./my-backend.ts); several may follow
+  --builtin NAME[,NAME]     built-in backends: cpu, cpu32, webgpu
+  --mutant NAME[,NAME]      a shipped known-bad kernel (--mutants lists them)
+  --wgsl OP=FILE            a raw WGSL shader as the kernel of OP (repeatable: one backend)
+
+Laws (filters combine; each narrows the selection):
+  --laws ID[,ID]            law ids (--list shows them); a trailing * matches a prefix: B5*
+  --ops OP[,OP]             laws that call one of these ops
+  --topics T[,T]            likelihood, softmax, activations, init, dropout, normalization,
+                            backprop, regularization, engine
+
+Runs:
+  --runs N                  cases per property (default ${DEFAULT_RUNS})
+  --seed S                  seed of every property and random draw (default ${DEFAULT_SEED})
+  --path P                  fast-check path that replays one failure (from a replay line)
+  --timeout MS              milliseconds before a kernel call counts as hung (default ${DEFAULT_TIMEOUT_MS});
+                            a module's kernels run under a watchdog that also stops a
+                            synchronous endless loop
+  --trust-kernels           no watchdog (faster for many cheap calls; an endless loop then
+                            hangs the run, as it would for the built-ins)
+
+Reports (the terminal summary always prints):
+  --json FILE               machine-readable report (schema in src/verify/report/schema.ts)
+  --markdown FILE           for a pull-request comment
+  --junit FILE              JUnit XML for CI systems
+
+Other:
+  --list                    the catalogue of laws (Markdown table); filters apply
+  --mutants                 the known-bad kernels and the laws that reject them
+  --help                    this text
+
+Exit codes: 0 every law that applies passed; 1 a law failed, or nothing could be verified;
+2 bad usage (unknown option, module not found, default export not a backend).
+Environment: TENSORLAWS_RUNS and TENSORLAWS_SEED set the defaults of --runs and --seed;
+TENSORLAWS_REQUIRE_GPU=1 makes a missing WebGPU adapter an error (exit 2);
+TENSORLAWS_WEBGPU=0 leaves webgpu out of the default built-ins; NO_COLOR turns colours off.
+`;
+
+/** Where the CLI writes; tests pass their own. */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  /** Progress and colours only on a terminal. */
+  outIsTTY: boolean;
+  errIsTTY: boolean;
+  env: Record<string, string | undefined>;
+}
+
+const processIo: Io = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+  outIsTTY: process.stdout.isTTY === true,
+  errIsTTY: process.stderr.isTTY === true,
+  env: process.env,
+};
+
+/** Bad usage: printed with a pointer to --help, exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+const options = {
+  help: { type: "boolean", short: "h" },
+  list: { type: "boolean" },
+  mutants: { type: "boolean" },
+  builtin: { type: "string", multiple: true },
+  mutant: { type: "string", multiple: true },
+  wgsl: { type: "string", multiple: true },
+  laws: { type: "string", multiple: true },
+  ops: { type: "string", multiple: true },
+  topics: { type: "string", multiple: true },
+  "trust-kernels": { type: "boolean" },
+  runs: { type: "string" },
+  seed: { type: "string" },
+  path: { type: "string" },
+  timeout: { type: "string" },
+  json: { type: "string" },
+  markdown: { type: "string" },
+  junit: { type: "string" },
+} as const;
+
+type Parsed = ReturnType<typeof parse>;
+
+function parse(argv: readonly string[]) {
+  try {
+    return parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
+}
+
+/** `--laws B1,B2 --laws C1` → ["B1", "B2", "C1"]. */
+const list = (values: readonly string[] | undefined): string[] | undefined =>
+  values
+    ?.flatMap((v) => v.split(","))
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+
+function integer(name: string, value: string | undefined, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min) {
+    throw new UsageError(`--${name} needs an integer ≥ ${min}, got '${value}'`);
+  }
+  return n;
+}
+
+/** `--list`: the catalogue of laws as a Markdown table (id, claim, the note it encodes). */
+function listLaws(selection: Selection): string {
+  const rows = selectLaws(selection).map((l) => `| ${l.id} | ${l.title} | ${l.note} |`);
+  return `| id | law | why (note) |\n|---|---|---|\n${rows.join("\n")}\n`;
+}
+
+/** `--mutants`: the known-bad kernels and the laws that must reject each. */
+function listMutants(): string {
+  const rows = allMutants.map((m) => `| ${m.backend.name} | ${m.bug} | ${m.caughtBy.join(", ")} |`);
+  return `| known-bad backend | bug | rejected by |\n|---|---|---|\n${rows.join("\n")}\n`;
+}
+
+/** Report files are checked before the run, so that a typo does not cost a whole run. */
+function reportFiles(args: Parsed["values"]): [path: string, write: (r: Report) => string][] {
+  const files: [string | undefined, (r: Report) => string][] = [
+    [args.json, jsonReport],
+    [args.markdown, markdownReport],
+    [args.junit, junitReport],
+  ];
+  const chosen = files.filter((f): f is [string, (r: Report) => string] => f[0] !== undefined);
+  for (const [path] of chosen) {
+    if (!existsSync(dirname(resolve(path)))) {
+      throw new UsageError(`cannot write ${path}: its directory does not exist`);
+    }
+  }
+  return chosen;
+}
+
+/** Dawn's binding is an optional peer dependency: say how to get it when it is missing. */
+function withInstallHint(reason: string): string {
+  return reason.includes("Cannot find package 'webgpu'")
+    ? `${reason} (the WebGPU backend needs the optional peer dependency: npm i -D webgpu)`
+    : reason;
+}
+
+function noAdapterBanner(reason: string): string {
+  const line = "=".repeat(78);
+  return `${line}\nNO WEBGPU ADAPTER: the WebGPU laws will not run.\n${reason}.\nSet TENSORLAWS_REQUIRE_GPU=1 to make this an error.\n${line}\n`;
+}
+
+/** The backends the arguments name, each with the arguments that select it again. */
+async function targetsOf(
+  args: Parsed,
+  io: Io,
+  notes: string[],
+  opened: Backend[],
+): Promise<Target[]> {
+  const targets: Target[] = [];
+  const add = (backend: Backend, targetArgs: string[], guardSync = false) => {
+    opened.push(backend);
+    targets.push({ backend, args: targetArgs, guardSync });
+  };
+  const positionals =
+    args.positionals[0] === "verify" ? args.positionals.slice(1) : args.positionals;
+  const builtins = list(args.values.builtin);
+  const mutants = list(args.values.mutant);
+  const shaders = args.values.wgsl;
+
+  if (!positionals.length && !builtins && !mutants && !shaders) {
+    const found = await allBuiltinBackends(io.env);
+    for (const b of found.backends) add(b, ["--builtin", b.name]);
+    if (found.noAdapter) {
+      if (io.env.TENSORLAWS_REQUIRE_GPU === "1") {
+        throw new UsageError(`TENSORLAWS_REQUIRE_GPU=1 but ${found.noAdapter}`);
+      }
+      const reason = withInstallHint(found.noAdapter);
+      io.err(noAdapterBanner(reason));
+      notes.push(`no WebGPU adapter: the WebGPU laws did not run (${reason})`);
+    }
+    return targets;
+  }
+
+  for (const name of builtins ?? []) {
+    const cpu = builtinBackends().find((b) => b.name === name);
+    if (cpu) add(cpu, ["--builtin", name]);
+    else if (name === "webgpu") {
+      const gpu = await createWebGpuBackend().catch((e: unknown) => {
+        throw new UsageError(
+          `--builtin webgpu: ${withInstallHint(e instanceof Error ? e.message : String(e))}`,
+        );
+      });
+      if (!gpu) throw new UsageError("--builtin webgpu: no WebGPU adapter was found");
+      add(gpu, ["--builtin", name]);
+    } else throw new UsageError(`--builtin ${name}: the built-ins are cpu, cpu32 and webgpu`);
+  }
+  for (const name of mutants ?? []) {
+    const m = allMutants.find((x) => x.backend.name === name);
+    if (!m)
+      throw new UsageError(
+        `--mutant ${name}: no such known-bad kernel (tensorlaws --mutants lists them)`,
+      );
+    add(m.backend, ["--mutant", name]);
+  }
+  for (const path of positionals) {
+    try {
+      // Code we did not write runs under the watchdog that stops a synchronous endless loop.
+      add(await loadBackend(path), [path], !args.values["trust-kernels"]);
+    } catch (e) {
+      if (e instanceof BackendModuleError) throw new UsageError(e.message);
+      throw e;
+    }
+  }
+  if (shaders)
+    add(
+      await wgslBackend(shaders),
+      shaders.flatMap((s) => ["--wgsl", s]),
+    );
+  return targets;
+}
+
+/** Thrown when the kernel under test itself is broken before any law ran (exit 1, not 2). */
+class BrokenKernelError extends Error {}
+
+async function wgslBackend(specs: readonly string[]): Promise<Backend> {
+  const shaders = specs.map((spec) => {
+    const eq = spec.indexOf("=");
+    const op = spec.slice(0, eq);
+    const path = spec.slice(eq + 1);
+    if (eq < 1 || !path)
+      throw new UsageError(`--wgsl ${spec}: expected OP=FILE, e.g. softmax=./softmax.wgsl`);
+    if (!contractOps.includes(op as OpName))
+      throw new UsageError(`--wgsl ${spec}: '${op}' is not an op of the contract`);
+    if (!existsSync(path)) throw new UsageError(`--wgsl ${spec}: no such file ${resolve(path)}`);
+    return { op: op as OpName, path };
+  });
+  let adapter: typeof import("./wgsl-adapter.ts");
+  try {
+    // Loaded on demand: it pulls in the WebGPU runtime, which only --wgsl needs.
+    adapter = await import("./wgsl-adapter.ts");
+  } catch (e) {
+    throw new UsageError(
+      `--wgsl: the WGSL adapter could not be loaded (${e instanceof Error ? e.message : String(e)})`,
+    );
+  }
+  try {
+    return await adapter.createWgslBackend(shaders);
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    if (e instanceof adapter.WgslCompileError) throw new BrokenKernelError(`--wgsl: ${message}`);
+    throw new UsageError(`--wgsl: ${message}`);
+  }
+}
+
+/** Laws done / total on one rewritten stderr line, at most ten times a second. */
+function progressLine(io: Io): { update(p: Progress): void; clear(): void } {
+  if (!io.errIsTTY) return { update() {}, clear() {} };
+  let last = 0;
+  let shown = false;
+  return {
+    update(p) {
+      const now = performance.now();
+      if (now - last < 100 && p.done < p.total) return;
+      last = now;
+      shown = true;
+      const width = String(p.total).length;
+      io.err(`\r\x1b[K[${String(p.done).padStart(width)}/${p.total}] ${p.backend} ${p.law.id}`);
+    },
+    clear() {
+      if (shown) io.err("\r\x1b[K");
+    },
+  };
+}
+
+/** Runs the CLI; returns the exit code. Never lets a backend's failure escape as an exception. */
+export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  const opened: Backend[] = [];
+  try {
+    const args = parse(argv);
+    const v = args.values;
+    if (v.help) {
+      io.out(USAGE);
+      return 0;
+    }
+    const selection: Selection = { laws: list(v.laws), ops: list(v.ops), topics: list(v.topics) };
+    if (v.list) {
+      io.out(listLaws(selection));
+      return 0;
+    }
+    if (v.mutants) {
+      io.out(listMutants());
+      return 0;
+    }
+    const laws = selectLaws(selection);
+    // The same variables the vitest suite reads; a flag wins.
+    const runOptions = {
+      numRuns: integer("runs", v.runs ?? io.env.TENSORLAWS_RUNS, 1),
+      seed: integer("seed", v.seed ?? io.env.TENSORLAWS_SEED, 0),
+      timeoutMs: integer("timeout", v.timeout, 1),
+      path: v.path,
+    };
+    if (v.path !== undefined && !/^\d+(:\d+)*$/.test(v.path)) {
+      throw new UsageError(`--path needs a fast-check path like 4:1:0, got '${v.path}'`);
+    }
+    // A path replays one property's failure; on another law's property it means nothing.
+    if (v.path !== undefined && laws.length !== 1) {
+      throw new UsageError(
+        `--path replays one law: select exactly one with --laws (${laws.length} selected)`,
+      );
+    }
+    const files = reportFiles(v);
+    const notes: string[] = [];
+    const targets = await targetsOf(args, io, notes, opened);
+    const progress = progressLine(io);
+    const report = await verify(targets, {
+      ...runOptions,
+      laws,
+      selection,
+      notes,
+      onProgress: progress.update,
+    });
+    progress.clear();
+    io.out(terminalReport(report, { color: io.outIsTTY && !io.env.NO_COLOR }));
+    for (const [path, write] of files) writeFileSync(path, write(report));
+    return report.ok ? 0 : 1;
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof SelectionError) {
+      io.err(`tensorlaws: ${e.message}\nRun tensorlaws --help for usage.\n`);
+      return 2;
+    }
+    if (e instanceof BrokenKernelError) {
+      io.err(`tensorlaws: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  } finally {
+    // A live WebGPU device keeps Node running.
+    for (const b of opened) {
+      try {
+        await b.dispose?.();
+      } catch (e) {
+        io.err(
+          `tensorlaws: disposing ${b.name} failed: ${e instanceof Error ? e.message : String(e)}\n`,
+        );
+      }
+    }
+  }
+}
