@@ -1,0 +1,72 @@
+/**
+ * The laws in a real browser: `npm run test:browser` runs properties/*.browser.ts inside headless
+ * Chromium (vitest's browser mode, Playwright driving the system's Chromium), where the WebGPU
+ * backend gets its device from navigator.gpu, not from Dawn's Node binding.
+ *
+ * Environment: TENSORLAWS_CHROMIUM (default /usr/bin/chromium); TENSORLAWS_RUNS, TENSORLAWS_SEED
+ * as in the Node suite (passed to the page with vitest's provide/inject, since the page has no
+ * process.env). On a machine without a GPU, Chromium's SwiftShader is the adapter.
+ */
+import { fileURLToPath } from "node:url";
+import { playwright } from "@vitest/browser-playwright";
+import type { Plugin } from "vite";
+import { defineConfig } from "vitest/config";
+
+const browserGoldens = fileURLToPath(new URL("./golden/load.browser.ts", import.meta.url));
+
+/** golden/load.ts reads the golden files with node:fs; a page imports them statically. */
+const goldensWithoutFs: Plugin = {
+  name: "tensorlaws:goldens-without-fs",
+  enforce: "pre",
+  resolveId(source, importer) {
+    if (/(^|\/)golden\/load\.ts$|^\.\/load\.ts$/.test(source) && importer !== browserGoldens) {
+      if (source === "./load.ts" && !importer?.includes("/golden/")) return null;
+      return browserGoldens;
+    }
+    return null;
+  },
+};
+
+/** Flags that give headless Chromium a WebGPU adapter on SwiftShader and keep it off the network
+ * (the CI machine has none: without them Chromium retries its background connections). */
+export const chromiumArgs = [
+  "--headless=new",
+  "--enable-unsafe-webgpu",
+  "--use-webgpu-adapter=swiftshader",
+  "--enable-features=Vulkan",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--disable-quic",
+  ...(process.getuid?.() === 0 ? ["--no-sandbox"] : []),
+];
+
+const env = process.env;
+
+export default defineConfig({
+  plugins: [goldensWithoutFs],
+  // Dawn's Node binding is a native addon the page never loads (createWebGpuBackend takes
+  // navigator.gpu there); keep Vite from trying to bundle it.
+  optimizeDeps: { exclude: ["webgpu"] },
+  test: {
+    include: ["properties/**/*.browser.ts"],
+    testTimeout: 120_000,
+    provide: {
+      runs: env.TENSORLAWS_RUNS ? Number(env.TENSORLAWS_RUNS) : 100,
+      seed: env.TENSORLAWS_SEED ? Number(env.TENSORLAWS_SEED) : 20261122,
+    },
+    browser: {
+      enabled: true,
+      headless: true,
+      screenshotFailures: false,
+      provider: playwright({
+        launchOptions: {
+          executablePath: env.TENSORLAWS_CHROMIUM ?? "/usr/bin/chromium",
+          args: chromiumArgs,
+        },
+      }),
+      instances: [{ browser: "chromium" }],
+    },
+  },
+});
