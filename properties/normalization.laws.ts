@@ -7,7 +7,7 @@
  * whose variance is close to ε tell "ε inside the root" from "ε outside" or "no ε".
  */
 import fc from "fast-check";
-import type { BatchNormAttrs, BatchNormInputs } from "../src/engine/contract.ts";
+import type { Attrs, BatchNormAttrs, BatchNormInputs, Inputs } from "../src/engine/contract.ts";
 import { normalAt } from "../src/engine/random.ts";
 import type { Tensor } from "../src/engine/tensor.ts";
 import { moderate, tensorOf } from "../src/harness/arbitraries.ts";
@@ -96,6 +96,12 @@ const affine = (c: number) =>
 const withAffine = (cases: fc.Arbitrary<Case>) =>
   cases.chain((k) => fc.tuple(fc.constant(k), affine(k.c)));
 
+/** Backward cases: feature columns of any variance, γ, and an upstream gradient dy [n, C]. */
+const vjpCases = (n: { min: number; max: number }, c: { min: number; max: number }) =>
+  withAffine(groups(n, c, ANY_VARIANCE)).chain(([k, a]) =>
+    fc.tuple(fc.constant(k), fc.constant(a), tensorOf([k.n, k.c], moderate(10))),
+  );
+
 // ---------------------------------------------------------------------------------------------
 // Host-side statistics (float64) and helpers.
 
@@ -127,6 +133,30 @@ function bnInputs(
     runningMean: ctx.t([c], 0),
     runningVar: ctx.t([c], 1),
   };
+}
+
+/**
+ * Runs `op` on the backend, and returns its outputs with the exact values and the tolerance
+ * fields the op's budget grants a correct kernel on these inputs: what every law here compares.
+ */
+async function measure<O extends "batch_norm" | "layer_norm" | "batch_norm_vjp">(
+  ctx: LawContext,
+  op: O,
+  inputs: Inputs<O>,
+  attrs: Attrs<O>,
+) {
+  const out = await ctx.call(op, inputs, attrs);
+  const { expected, fields } = await ctx.budget(op, inputs, attrs);
+  return { out, expected, fields };
+}
+
+type VjpCase = [Case, { gamma: number[] }, { values: number[] }];
+
+/** batch_norm_vjp measured on one of `vjpCases`, with its inputs. */
+async function measureVjp(ctx: LawContext, [k, { gamma }, g]: VjpCase) {
+  const x = columns(ctx, k);
+  const inputs = { x, gamma: ctx.t([k.c], gamma), dy: ctx.t([k.n, k.c], g.values) };
+  return { k, ...inputs, ...(await measure(ctx, "batch_norm_vjp", inputs, { eps: k.eps })) };
 }
 
 const train = (eps: number, momentum = 0.1): BatchNormAttrs => ({ training: true, eps, momentum });
@@ -236,8 +266,7 @@ export const normalizationLaws: Law[] = [
         async (k) => {
           const x = columns(ctx, k);
           const inputs = bnInputs(ctx, x, 1, 0);
-          const out = await ctx.call("batch_norm", inputs, train(k.eps));
-          const { fields } = await ctx.budget("batch_norm", inputs, train(k.eps));
+          const { out, fields } = await measure(ctx, "batch_norm", inputs, train(k.eps));
           featureStats(x, k.eps).forEach((f, c) => {
             expectMoments(
               ctx,
@@ -263,8 +292,7 @@ export const normalizationLaws: Law[] = [
         async ([k, { gamma, beta }]) => {
           const x = columns(ctx, k);
           const inputs = bnInputs(ctx, x, gamma, beta);
-          const out = await ctx.call("batch_norm", inputs, train(k.eps));
-          const { fields } = await ctx.budget("batch_norm", inputs, train(k.eps));
+          const { out, fields } = await measure(ctx, "batch_norm", inputs, train(k.eps));
           featureStats(x, k.eps).forEach((f, c) => {
             const g = inputs.gamma.data[c];
             expectMoments(
@@ -311,14 +339,12 @@ export const normalizationLaws: Law[] = [
           );
           const plain = bnInputs(ctx, x, gamma, beta);
           const biased = { ...plain, x: xb };
-          const y = await ctx.call("batch_norm", plain, train(k.eps));
-          const yb = await ctx.call("batch_norm", biased, train(k.eps));
-          const r = await ctx.budget("batch_norm", plain, train(k.eps));
-          const rb = await ctx.budget("batch_norm", biased, train(k.eps));
+          const r = await measure(ctx, "batch_norm", plain, train(k.eps));
+          const rb = await measure(ctx, "batch_norm", biased, train(k.eps));
           // Rounding x + b to the dtype perturbs the input; its exact effect on BN is the
           // difference of the float64 references. Both outputs keep their own budgets.
           const tol = Float64Array.from(
-            y.y.data,
+            r.out.y.data,
             (_, i) =>
               r.fields.y.tol[i] +
               rb.fields.y.tol[i] +
@@ -326,8 +352,8 @@ export const normalizationLaws: Law[] = [
           );
           ctx.expectClose(
             "BN(x + b) vs BN(x)",
-            yb.y,
-            y.y.data,
+            rb.out.y,
+            r.out.y.data,
             tol,
             "budget(x) + budget(x + b) + |BN₆₄(fl(x + b)) − BN₆₄(x)|",
           );
@@ -343,70 +369,57 @@ export const normalizationLaws: Law[] = [
     note: "Note 002 asks how many trainable weights BN adds: γ and β per feature (2C); the running mean and variance are buffers that receive no gradient.",
     ops: ["batch_norm_vjp"],
     async check(ctx) {
-      await ctx.property(
-        withAffine(groups({ min: 2, max: 24 }, { min: 1, max: 6 }, ANY_VARIANCE)).chain(([k, a]) =>
-          fc.tuple(fc.constant(k), fc.constant(a), tensorOf([k.n, k.c], moderate(10))),
-        ),
-        async ([k, { gamma }, g]) => {
-          const x = columns(ctx, k);
-          const gam = ctx.t([k.c], gamma);
-          const dy = ctx.t([k.n, k.c], g.values);
-          const grads = await ctx.call("batch_norm_vjp", { x, gamma: gam, dy }, { eps: k.eps });
-          const keys = Object.keys(grads).sort().join(", ");
-          ctx.expect(
-            keys === "dbeta, dgamma, dx",
-            `batch_norm_vjp returned gradients {${keys}}; the trainable inputs are x, γ and β only`,
-          );
-          const params = grads.dgamma.data.length + grads.dbeta.data.length;
-          ctx.expect(
-            params === 2 * k.c,
-            `${params} parameter gradients for ${k.c} features, expected 2 per feature`,
-          );
-          const { fields } = await ctx.budget(
-            "batch_norm_vjp",
-            { x, gamma: gam, dy },
-            { eps: k.eps },
-          );
-          const xhatTol = (await ctx.budget("batch_norm", bnInputs(ctx, x, 1, 0), train(k.eps)))
-            .fields.y.tol;
-          const u = ctx.u;
-          const wantGamma = new Float64Array(k.c);
-          const wantBeta = new Float64Array(k.c);
-          const tolGamma = new Float64Array(k.c);
-          const tolBeta = new Float64Array(k.c);
-          featureStats(x, k.eps).forEach((f, c) => {
-            let absG = 0;
-            let absB = 0;
-            let carried = 0;
-            for (let i = 0; i < k.n; i++) {
-              const d = at(dy, i, c);
-              wantGamma[c] += d * f.xhat[i];
-              wantBeta[c] += d;
-              absG += Math.abs(d * f.xhat[i]);
-              absB += Math.abs(d);
-              carried += Math.abs(d) * xhatTol[i * k.c + c];
-            }
-            // A sum of n terms in any order is within factor·n·u·Σ|terms| of exact, and x̂
-            // itself is only known to the forward budget; the op's normwise budget also counts.
-            tolGamma[c] = Math.max(fields.dgamma.tol[c], carried + 2 * (k.n + 16) * u * absG);
-            tolBeta[c] = Math.max(fields.dbeta.tol[c], 2 * (k.n + 16) * u * absB);
-          });
-          ctx.expectClose(
-            "dγ vs Σ dy·x̂",
-            grads.dgamma,
-            wantGamma,
-            tolGamma,
-            "max(budget, Σ|dy|·tol(x̂) + 2(n+16)·u·Σ|dy·x̂|)",
-          );
-          ctx.expectClose(
-            "dβ vs Σ dy",
-            grads.dbeta,
-            wantBeta,
-            tolBeta,
-            "max(budget, 2(n+16)·u·Σ|dy|)",
-          );
-        },
-      );
+      await ctx.property(vjpCases({ min: 2, max: 24 }, { min: 1, max: 6 }), async (vc) => {
+        const { k, x, dy, out: grads, fields } = await measureVjp(ctx, vc);
+        const keys = Object.keys(grads).sort().join(", ");
+        ctx.expect(
+          keys === "dbeta, dgamma, dx",
+          `batch_norm_vjp returned gradients {${keys}}; the trainable inputs are x, γ and β only`,
+        );
+        const params = grads.dgamma.data.length + grads.dbeta.data.length;
+        ctx.expect(
+          params === 2 * k.c,
+          `${params} parameter gradients for ${k.c} features, expected 2 per feature`,
+        );
+        const xhatTol = (await ctx.budget("batch_norm", bnInputs(ctx, x, 1, 0), train(k.eps)))
+          .fields.y.tol;
+        const u = ctx.u;
+        const wantGamma = new Float64Array(k.c);
+        const wantBeta = new Float64Array(k.c);
+        const tolGamma = new Float64Array(k.c);
+        const tolBeta = new Float64Array(k.c);
+        featureStats(x, k.eps).forEach((f, c) => {
+          let absG = 0;
+          let absB = 0;
+          let carried = 0;
+          for (let i = 0; i < k.n; i++) {
+            const d = at(dy, i, c);
+            wantGamma[c] += d * f.xhat[i];
+            wantBeta[c] += d;
+            absG += Math.abs(d * f.xhat[i]);
+            absB += Math.abs(d);
+            carried += Math.abs(d) * xhatTol[i * k.c + c];
+          }
+          // A sum of n terms in any order is within factor·n·u·Σ|terms| of exact, and x̂
+          // itself is only known to the forward budget; the op's normwise budget also counts.
+          tolGamma[c] = Math.max(fields.dgamma.tol[c], carried + 2 * (k.n + 16) * u * absG);
+          tolBeta[c] = Math.max(fields.dbeta.tol[c], 2 * (k.n + 16) * u * absB);
+        });
+        ctx.expectClose(
+          "dγ vs Σ dy·x̂",
+          grads.dgamma,
+          wantGamma,
+          tolGamma,
+          "max(budget, Σ|dy|·tol(x̂) + 2(n+16)·u·Σ|dy·x̂|)",
+        );
+        ctx.expectClose(
+          "dβ vs Σ dy",
+          grads.dbeta,
+          wantBeta,
+          tolBeta,
+          "max(budget, 2(n+16)·u·Σ|dy|)",
+        );
+      });
     },
   },
   {
@@ -443,19 +456,17 @@ export const normalizationLaws: Law[] = [
             runningVar: ctx.t([k.c], b2.variance),
           };
           // Training mode: the buffers are not an input of the computation.
-          const y1 = await ctx.call("batch_norm", one, train(k.eps));
+          const y1 = await measure(ctx, "batch_norm", one, train(k.eps));
           const y2 = await ctx.call("batch_norm", two, train(k.eps));
-          const t1 = await ctx.budget("batch_norm", one, train(k.eps));
           ctx.expectClose(
             "training-mode BN with other running buffers",
             y2.y,
-            y1.y.data,
-            Array.from(t1.fields.y.tol, (t) => 2 * t),
+            y1.out.y.data,
+            Array.from(y1.fields.y.tol, (t) => 2 * t),
             "2·budget",
           );
           // Eval mode: y = γ·(x − running mean)/√(running var + ε) + β, buffers returned as they were.
-          const e = await ctx.call("batch_norm", two, evaluate(k.eps));
-          const { fields } = await ctx.budget("batch_norm", two, evaluate(k.eps));
+          const { out: e, fields } = await measure(ctx, "batch_norm", two, evaluate(k.eps));
           const want = Array.from(x.data, (v, i) => {
             const c = i % k.c;
             const rv = two.runningVar.data[c];
@@ -511,8 +522,7 @@ export const normalizationLaws: Law[] = [
             runningVar: ctx.t([k.c], o.variance),
           };
           const attrs = train(k.eps, o.m);
-          const out = await ctx.call("batch_norm", inputs, attrs);
-          const { fields } = await ctx.budget("batch_norm", inputs, attrs);
+          const { out, fields } = await measure(ctx, "batch_norm", inputs, attrs);
           const stats = featureStats(x, k.eps);
           const rm = stats.map((f, c) => (1 - o.m) * inputs.runningMean.data[c] + o.m * f.mean);
           const rv = stats.map(
@@ -570,8 +580,7 @@ export const normalizationLaws: Law[] = [
           return v;
         });
         const inputs = { ...bnInputs(ctx, ctx.t([n, c], values), 1, 0), runningMean, runningVar };
-        const out = await ctx.call("batch_norm", inputs, train(eps, m));
-        const { fields } = await ctx.budget("batch_norm", inputs, train(eps, m));
+        const { out, fields } = await measure(ctx, "batch_norm", inputs, train(eps, m));
         for (let j = 0; j < c; j++) {
           errMean[j] = (1 - m) * errMean[j] + fields.runningMean.tol[j];
           errVar[j] = (1 - m) * errVar[j] + fields.runningVar.tol[j];
@@ -648,8 +657,7 @@ export const normalizationLaws: Law[] = [
           let state = { ...bnInputs(ctx, x, 1, 0) };
           const err = { runningMean: new Float64Array(k.c), runningVar: new Float64Array(k.c) };
           for (let t = 0; t < steps; t++) {
-            const out = await ctx.call("batch_norm", state, train(k.eps, m));
-            const { fields } = await ctx.budget("batch_norm", state, train(k.eps, m));
+            const { out, fields } = await measure(ctx, "batch_norm", state, train(k.eps, m));
             for (const key of ["runningMean", "runningVar"] as const) {
               for (let c = 0; c < k.c; c++)
                 err[key][c] = (1 - m) * err[key][c] + fields[key].tol[c];
@@ -761,10 +769,9 @@ export const normalizationLaws: Law[] = [
             ),
           };
           const other = { ...base, x: ctx.t(x.shape, moved) };
-          const ya = await ctx.call("batch_norm", base, evaluate(k.eps));
-          const yb = await ctx.call("batch_norm", other, evaluate(k.eps));
-          const ta = (await ctx.budget("batch_norm", base, evaluate(k.eps))).fields.y.tol;
-          const tb = (await ctx.budget("batch_norm", other, evaluate(k.eps))).fields.y.tol;
+          const a = await measure(ctx, "batch_norm", base, evaluate(k.eps));
+          const b = await measure(ctx, "batch_norm", other, evaluate(k.eps));
+          const [ya, yb, ta, tb] = [a.out, b.out, a.fields.y.tol, b.fields.y.tol];
           for (let i = 0; i < k.n; i++) {
             if (i === j) continue;
             for (let c = 0; c < k.c; c++) {
@@ -800,12 +807,9 @@ export const normalizationLaws: Law[] = [
           );
           const gamma = ctx.t([k.n], 1);
           const beta = ctx.t([k.n], 0);
-          const ya = await ctx.call("layer_norm", { x, gamma, beta }, { eps: k.eps });
-          const yb = await ctx.call("layer_norm", { x: moved, gamma, beta }, { eps: k.eps });
-          const ta = (await ctx.budget("layer_norm", { x, gamma, beta }, { eps: k.eps })).fields.y
-            .tol;
-          const tb = (await ctx.budget("layer_norm", { x: moved, gamma, beta }, { eps: k.eps }))
-            .fields.y.tol;
+          const a = await measure(ctx, "layer_norm", { x, gamma, beta }, { eps: k.eps });
+          const b = await measure(ctx, "layer_norm", { x: moved, gamma, beta }, { eps: k.eps });
+          const [ya, yb, ta, tb] = [a.out, b.out, a.fields.y.tol, b.fields.y.tol];
           for (let r = 0; r < k.c; r++) {
             if (r === j) continue;
             for (let i = 0; i < k.n; i++) {
@@ -845,8 +849,7 @@ export const normalizationLaws: Law[] = [
         );
         const x = columns(ctx, { n, c, eps, groups: cols });
         const inputs = bnInputs(ctx, x, gamma, beta);
-        const out = await ctx.call("batch_norm", inputs, train(eps));
-        const { fields } = await ctx.budget("batch_norm", inputs, train(eps));
+        const { out, fields } = await measure(ctx, "batch_norm", inputs, train(eps));
         for (let i = 0; i < out.y.data.length; i++) {
           ctx.expect(
             Number.isFinite(out.y.data[i]),
@@ -898,10 +901,9 @@ export const normalizationLaws: Law[] = [
         );
         const a = bnInputs(ctx, x, gamma, beta);
         const b = { ...a, x: scaled };
-        const ya = await ctx.call("batch_norm", a, train(k.eps));
-        const yb = await ctx.call("batch_norm", b, train(k.eps));
-        const ta = (await ctx.budget("batch_norm", a, train(k.eps))).fields.y.tol;
-        const tb = (await ctx.budget("batch_norm", b, train(k.eps))).fields.y.tol;
+        const ma = await measure(ctx, "batch_norm", a, train(k.eps));
+        const mb = await measure(ctx, "batch_norm", b, train(k.eps));
+        const [ya, yb, ta, tb] = [ma.out, mb.out, ma.fields.y.tol, mb.fields.y.tol];
         // The one exact difference: (x − μ)·(1/√(σ² + ε/a²) − 1/√(σ² + ε)), times γ.
         const predicted = Array.from(x.data, (v, i) => {
           const c = i % k.c;
@@ -937,8 +939,7 @@ export const normalizationLaws: Law[] = [
         async (k) => {
           const x = ctx.t([k.c, k.n], k.groups.flat());
           const inputs = { x, gamma: ctx.t([k.n], 1), beta: ctx.t([k.n], 0) };
-          const y = await ctx.call("layer_norm", inputs, { eps: k.eps });
-          const { fields } = await ctx.budget("layer_norm", inputs, { eps: k.eps });
+          const { out: y, fields } = await measure(ctx, "layer_norm", inputs, { eps: k.eps });
           for (let r = 0; r < k.c; r++) {
             const row = x.data.subarray(r * k.n, (r + 1) * k.n);
             const { variance } = moments(row);
@@ -973,8 +974,7 @@ export const normalizationLaws: Law[] = [
       await ctx.property(cases, async ([[nb, ch], k]) => {
         const x = ctx.t([nb, ch, k.n], k.groups.flat());
         const inputs = { x, gamma: ctx.t([k.n], 1), beta: ctx.t([k.n], 0) };
-        const y = await ctx.call("layer_norm", inputs, { eps: k.eps });
-        const { fields } = await ctx.budget("layer_norm", inputs, { eps: k.eps });
+        const { out: y, fields } = await measure(ctx, "layer_norm", inputs, { eps: k.eps });
         for (let g = 0; g < nb * ch; g++) {
           const span = [g * k.n, (g + 1) * k.n] as const;
           const { variance } = moments(x.data.subarray(...span));
@@ -997,51 +997,39 @@ export const normalizationLaws: Law[] = [
     note: "Note 002: BN's output cannot move with a shift or a rescaling of its input column, so the gradient has no component along 1 or along x̂ (exactly so as ε → 0).",
     ops: ["batch_norm_vjp"],
     async check(ctx) {
-      await ctx.property(
-        withAffine(groups({ min: 2, max: 32 }, { min: 1, max: 5 }, ANY_VARIANCE)).chain(([k, a]) =>
-          fc.tuple(fc.constant(k), fc.constant(a), tensorOf([k.n, k.c], moderate(10))),
-        ),
-        async ([k, { gamma }, g]) => {
-          const x = columns(ctx, k);
-          const gam = ctx.t([k.c], gamma);
-          const dy = ctx.t([k.n, k.c], g.values);
-          const { dx } = await ctx.call("batch_norm_vjp", { x, gamma: gam, dy }, { eps: k.eps });
-          const { fields } = await ctx.budget(
-            "batch_norm_vjp",
-            { x, gamma: gam, dy },
-            { eps: k.eps },
+      await ctx.property(vjpCases({ min: 2, max: 32 }, { min: 1, max: 5 }), async (vc) => {
+        const { k, x, gamma, dy, out, fields } = await measureVjp(ctx, vc);
+        const dx = out.dx;
+        const dxTol = dxTolerance(ctx, x, gamma, dy, k.eps, fields.dx.tol);
+        featureStats(x, k.eps).forEach((f, c) => {
+          let sum = 0;
+          let dot = 0;
+          let dyDot = 0;
+          let tolSum = 0;
+          let tolDot = 0;
+          let host = 0;
+          for (let i = 0; i < k.n; i++) {
+            const d = at(dx, i, c);
+            const t = dxTol[i * k.c + c];
+            sum += d;
+            dot += d * f.xhat[i];
+            dyDot += at(dy, i, c) * f.xhat[i];
+            tolSum += t;
+            tolDot += t * Math.abs(f.xhat[i]);
+            host += 4 * k.n * U64 * Math.abs(d) * (1 + Math.abs(f.xhat[i]));
+          }
+          // With ε, Σx̂² = n·σ²/(σ²+ε) < n, which leaves x̂·dx = γ/√(σ²+ε)·ε/(σ²+ε)·Σ dy·x̂.
+          const dotWant = (gamma.data[c] / f.std) * (k.eps / (f.variance + k.eps)) * dyDot;
+          ctx.expect(
+            Math.abs(sum) <= tolSum + host,
+            `feature ${c}: Σᵢ dxᵢ = ${sum}, not 0 (allowed ±${tolSum + host}: Σ of ${DX_RULE})`,
           );
-          const dxTol = dxTolerance(ctx, x, gam, dy, k.eps, fields.dx.tol);
-          featureStats(x, k.eps).forEach((f, c) => {
-            let sum = 0;
-            let dot = 0;
-            let dyDot = 0;
-            let tolSum = 0;
-            let tolDot = 0;
-            let host = 0;
-            for (let i = 0; i < k.n; i++) {
-              const d = at(dx, i, c);
-              const t = dxTol[i * k.c + c];
-              sum += d;
-              dot += d * f.xhat[i];
-              dyDot += at(dy, i, c) * f.xhat[i];
-              tolSum += t;
-              tolDot += t * Math.abs(f.xhat[i]);
-              host += 4 * k.n * U64 * Math.abs(d) * (1 + Math.abs(f.xhat[i]));
-            }
-            // With ε, Σx̂² = n·σ²/(σ²+ε) < n, which leaves x̂·dx = γ/√(σ²+ε)·ε/(σ²+ε)·Σ dy·x̂.
-            const dotWant = (gam.data[c] / f.std) * (k.eps / (f.variance + k.eps)) * dyDot;
-            ctx.expect(
-              Math.abs(sum) <= tolSum + host,
-              `feature ${c}: Σᵢ dxᵢ = ${sum}, not 0 (allowed ±${tolSum + host}: Σ of ${DX_RULE})`,
-            );
-            ctx.expect(
-              Math.abs(dot - dotWant) <= tolDot + host,
-              `feature ${c}: Σᵢ x̂ᵢ·dxᵢ = ${dot}, expected ${dotWant} (the ε term; allowed ±${tolDot + host})`,
-            );
-          });
-        },
-      );
+          ctx.expect(
+            Math.abs(dot - dotWant) <= tolDot + host,
+            `feature ${c}: Σᵢ x̂ᵢ·dxᵢ = ${dot}, expected ${dotWant} (the ε term; allowed ±${tolDot + host})`,
+          );
+        });
+      });
     },
   },
   {
@@ -1052,25 +1040,17 @@ export const normalizationLaws: Law[] = [
     note: "Note 002: BN's backward carries the batch coupling (the mean and x̂ terms); a kernel that drops one still trains, just wrongly. (dγ and dβ are F3a's.)",
     ops: ["batch_norm_vjp"],
     async check(ctx) {
-      await ctx.property(
-        withAffine(groups({ min: 2, max: 32 }, { min: 1, max: 5 }, ANY_VARIANCE)).chain(([k, a]) =>
-          fc.tuple(fc.constant(k), fc.constant(a), tensorOf([k.n, k.c], moderate(10))),
-        ),
-        async ([k, { gamma }, g]) => {
-          const x = columns(ctx, k);
-          const inputs = { x, gamma: ctx.t([k.c], gamma), dy: ctx.t([k.n, k.c], g.values) };
-          const { dx } = await ctx.call("batch_norm_vjp", inputs, { eps: k.eps });
-          const { expected, fields } = await ctx.budget("batch_norm_vjp", inputs, { eps: k.eps });
-          const tol = dxTolerance(ctx, x, inputs.gamma, inputs.dy, k.eps, fields.dx.tol);
-          ctx.expectClose(
-            "batch_norm_vjp.dx vs float64 reference",
-            dx,
-            expected.dx.data,
-            tol,
-            DX_RULE,
-          );
-        },
-      );
+      await ctx.property(vjpCases({ min: 2, max: 32 }, { min: 1, max: 5 }), async (vc) => {
+        const { k, x, gamma, dy, out, expected, fields } = await measureVjp(ctx, vc);
+        const tol = dxTolerance(ctx, x, gamma, dy, k.eps, fields.dx.tol);
+        ctx.expectClose(
+          "batch_norm_vjp.dx vs float64 reference",
+          out.dx,
+          expected.dx.data,
+          tol,
+          DX_RULE,
+        );
+      });
     },
   },
 ];

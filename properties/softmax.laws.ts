@@ -6,7 +6,7 @@
  * bound through every backend op (`Trail`, shared with the likelihood laws).
  */
 import fc from "fast-check";
-import type { Reduction, Targets } from "../src/engine/contract.ts";
+import type { Attrs, Inputs, Reduction, Targets } from "../src/engine/contract.ts";
 import { normalAt, uniformAt } from "../src/engine/random.ts";
 import { indices, type Tensor } from "../src/engine/tensor.ts";
 import {
@@ -23,6 +23,47 @@ import type { Law, LawContext } from "../src/harness/law.ts";
 import { ALPHA } from "../src/harness/stats.ts";
 import { minNormal } from "../src/harness/tolerance.ts";
 import { fsum, HOST, hostLse, Trail } from "../src/harness/trail.ts";
+
+/** The single-output ops these laws call. */
+type TopicOp =
+  | "softmax"
+  | "log_softmax"
+  | "logsumexp"
+  | "sigmoid"
+  | "cross_entropy"
+  | "nll"
+  | "mse";
+
+/**
+ * Runs `op` on the backend, and returns its output with the exact value and the tolerance the
+ * op's budget grants a correct kernel on these inputs: the pair nearly every law here compares.
+ */
+async function measure<O extends TopicOp>(
+  ctx: LawContext,
+  op: O,
+  inputs: Inputs<O>,
+  attrs: Attrs<O>,
+): Promise<{ y: Tensor; expected: Tensor; tol: Float64Array }> {
+  const y = await ctx.call(op, inputs, attrs);
+  const { expected, fields } = await ctx.budget(op, inputs, attrs);
+  return { y: y as Tensor, expected: expected as Tensor, tol: fields.y.tol };
+}
+
+/** `op` measured at x and at the rounded x + c: the two sides of a shift law. */
+async function measureShift(
+  ctx: LawContext,
+  op: "softmax" | "logsumexp",
+  { shape, values }: Shaped,
+  c: number,
+) {
+  const x = ctx.t(shape, values);
+  const shifted = ctx.t(
+    shape,
+    values.map((v) => v + c),
+  );
+  const [a, b] = [await measure(ctx, op, { x }, {}), await measure(ctx, op, { x: shifted }, {})];
+  return { x, shifted, a, b };
+}
 
 /** Sum of each row of a row-major [rows, n] array. */
 function rowSums(data: ArrayLike<number>, n: number): number[] {
@@ -68,10 +109,18 @@ function lossSize(logits: Tensor): number[] {
   return rowsOf(logits.data, c).map((z) => Math.abs(hostLse(z)) + Math.max(...z.map(Math.abs)));
 }
 
-function reduceHost(per: number[], reduction: Reduction): number[] {
-  if (reduction === "none") return per;
-  const s = fsum(per);
-  return [reduction === "mean" ? s / per.length : s];
+/** The exact cross-entropy under each reduction, with the magnitude of its terms. */
+function exactReduced(
+  logits: Tensor,
+  target: Targets,
+): { reduction: Reduction; exact: number[]; mag: number[] }[] {
+  const per = exactLoss(logits, target);
+  const size = lossSize(logits);
+  return REDUCTIONS.map((reduction) => {
+    if (reduction === "none") return { reduction, exact: per, mag: size };
+    const s = fsum(per);
+    return { reduction, exact: [reduction === "mean" ? s / per.length : s], mag: [fsum(size)] };
+  });
 }
 
 function exactSoftmax(z: number[]): number[] {
@@ -213,20 +262,16 @@ export const softmaxLaws: Law[] = [
     async check(ctx) {
       await ctx.property(hugeLogits, async ({ shape, values }) => {
         const x = ctx.t(shape, values);
-        const y = await ctx.call("softmax", { x }, {});
-        const { fields } = await ctx.budget("softmax", { x }, {});
+        const { y, tol } = await measure(ctx, "softmax", { x }, {});
         const n = shape[1];
         for (let i = 0; i < y.data.length; i++) {
           const p = y.data[i];
           // e^x ≥ 0, so a negative entry is a bug; above 1 only by rounding (kernels that
           // multiply by a rounded 1/Σ can return 1 + 1 ULP for a dominant logit).
-          ctx.expect(
-            p >= 0 && p <= 1 + fields.y.tol[i],
-            `softmax entry ${i} is ${p}, outside [0, 1]`,
-          );
+          ctx.expect(p >= 0 && p <= 1 + tol[i], `softmax entry ${i} is ${p}, outside [0, 1]`);
         }
         // A row sums to 1 within the sum of its entries' budgets.
-        const allowed = rowSums(fields.y.tol, n);
+        const allowed = rowSums(tol, n);
         rowSums(y.data, n).forEach((s, r) => {
           ctx.expect(
             Math.abs(s - 1) <= allowed[r],
@@ -243,31 +288,20 @@ export const softmaxLaws: Law[] = [
     note: "Notes 002 and 000: shift invariance is why subtracting the max is allowed; in float32 the shifted logits x + c are rounded, so the bound grows with |x + c|.",
     ops: ["softmax"],
     async check(ctx) {
-      await ctx.property(finiteLogits(30), moderate(1e4), async ({ shape, values }, c) => {
-        const x = ctx.t(shape, values);
-        const shifted = ctx.t(
-          shape,
-          values.map((v) => v + c),
-        );
-        const y = await ctx.call("softmax", { x }, {});
-        const ys = await ctx.call("softmax", { x: shifted }, {});
-        const [a, b] = await Promise.all([
-          ctx.budget("softmax", { x }, {}),
-          ctx.budget("softmax", { x: shifted }, {}),
-        ]);
+      await ctx.property(finiteLogits(30), moderate(1e4), async (logits, c) => {
+        const { values } = logits;
+        const { shifted, a, b } = await measureShift(ctx, "softmax", logits, c);
         // Rounding x + c moves each logit by up to u·|x + c| beyond the common shift; a logit
         // perturbation of δ changes each probability by a factor of at most e^(2δ).
         let delta = 0;
         for (let i = 0; i < values.length; i++) {
           delta = Math.max(delta, Math.abs(shifted.data[i] - values[i] - c));
         }
-        const tol = y.data.map(
-          (p, i) => a.fields.y.tol[i] + b.fields.y.tol[i] + p * Math.expm1(2 * delta),
-        );
+        const tol = a.y.data.map((p, i) => a.tol[i] + b.tol[i] + p * Math.expm1(2 * delta));
         ctx.expectClose(
           `softmax(x + ${c}) vs softmax(x)`,
-          ys,
-          y.data,
+          b.y,
+          a.y.data,
           tol,
           "budget(x) + budget(x + c) + p·(e^(2·max|fl(x+c) − x − c|) − 1)",
         );
@@ -315,10 +349,9 @@ export const softmaxLaws: Law[] = [
             [xs.length, 2],
             xs.flatMap((v) => [v, 0]),
           );
-          const y = await ctx.call("softmax", { x }, {});
-          const { fields } = await ctx.budget("softmax", { x }, {});
+          const { y, tol: budget } = await measure(ctx, "softmax", { x }, {});
           const expected = rowsOf(x.data, 2).flatMap(([v]) => [sigmoid(v), sigmoid(-v)]);
-          const tol = fields.y.tol.map((t, i) => t + HOST * expected[i]);
+          const tol = budget.map((t, i) => t + HOST * expected[i]);
           ctx.expectClose("softmax([x, 0]) vs (σ(x), σ(−x))", y, expected, tol, "softmax budget");
         },
       );
@@ -340,20 +373,16 @@ export const softmaxLaws: Law[] = [
           );
           const x = ctx.t([xs.length], xs);
           const [soft, sig] = [
-            await ctx.call("softmax", { x: x2 }, {}),
-            await ctx.call("sigmoid", { x }, {}),
+            await measure(ctx, "softmax", { x: x2 }, {}),
+            await measure(ctx, "sigmoid", { x }, {}),
           ];
-          const [bs, bg] = [
-            await ctx.budget("softmax", { x: x2 }, {}),
-            await ctx.budget("sigmoid", { x }, {}),
-          ];
-          const tol = sig.data.map(
-            (_, i) => bs.fields.y.tol[2 * i] + bg.fields.y.tol[i] + HOST * bg.expected.data[i],
+          const tol = sig.y.data.map(
+            (_, i) => soft.tol[2 * i] + sig.tol[i] + HOST * sig.expected.data[i],
           );
-          const first = Array.from(sig.data, (_, i) => soft.data[2 * i]);
+          const first = Array.from(sig.y.data, (_, i) => soft.y.data[2 * i]);
           ctx.expectClose(
             "sigmoid(x) vs softmax([x, 0])₀",
-            sig,
+            sig.y,
             first,
             tol,
             "budget(sigmoid) + budget(softmax)",
@@ -398,12 +427,11 @@ export const softmaxLaws: Law[] = [
         );
       await ctx.property(fc.oneof(hugeLogits, constantRows), async ({ shape, values }) => {
         const x = ctx.t(shape, values);
-        const y = await ctx.call("logsumexp", { x }, {});
-        const { fields } = await ctx.budget("logsumexp", { x }, {});
+        const { y, tol: budget } = await measure(ctx, "logsumexp", { x }, {});
         const n = shape[1];
         rowsOf(x.data, n).forEach((row, r) => {
           const m = Math.max(...row);
-          const [l, tol] = [y.data[r], fields.y.tol[r] + HOST * (Math.abs(m) + Math.log(n))];
+          const [l, tol] = [y.data[r], budget[r] + HOST * (Math.abs(m) + Math.log(n))];
           ctx.expect(l >= m - tol, `row ${r}: lse ${l} < max ${m} (allowed ${tol})`);
           ctx.expect(
             l <= m + Math.log(n) + tol,
@@ -426,33 +454,19 @@ export const softmaxLaws: Law[] = [
     note: "Notes 000 and 002: the identity behind the max shift; in float32 the rounded x + c moves each logit, and lse is 1-Lipschitz in that move.",
     ops: ["logsumexp"],
     async check(ctx) {
-      await ctx.property(finiteLogits(30), moderate(1e4), async ({ shape, values }, c) => {
-        const x = ctx.t(shape, values);
-        const shifted = ctx.t(
-          shape,
-          values.map((v) => v + c),
-        );
-        const [a, b] = [
-          await ctx.call("logsumexp", { x }, {}),
-          await ctx.call("logsumexp", { x: shifted }, {}),
-        ];
-        const [ta, tb] = [
-          await ctx.budget("logsumexp", { x }, {}),
-          await ctx.budget("logsumexp", { x: shifted }, {}),
-        ];
-        const n = shape[1];
-        const tol = Array.from(a.data, (v, r) => {
+      await ctx.property(finiteLogits(30), moderate(1e4), async (logits, c) => {
+        const { x, shifted, a, b } = await measureShift(ctx, "logsumexp", logits, c);
+        const n = logits.shape[1];
+        const tol = Array.from(a.y.data, (v, r) => {
           let delta = 0;
           for (let j = 0; j < n; j++)
             delta = Math.max(delta, Math.abs(shifted.data[r * n + j] - x.data[r * n + j] - c));
-          return (
-            ta.fields.y.tol[r] + tb.fields.y.tol[r] + delta + HOST * (Math.abs(v) + Math.abs(c))
-          );
+          return a.tol[r] + b.tol[r] + delta + HOST * (Math.abs(v) + Math.abs(c));
         });
         ctx.expectClose(
           `lse(x + ${c}) vs lse(x) + ${c}`,
-          b,
-          Array.from(a.data, (v) => v + c),
+          b.y,
+          Array.from(a.y.data, (v) => v + c),
           tol,
           "budget(x) + budget(x + c) + max|fl(x + c) − x − c|",
         );
@@ -570,11 +584,7 @@ export const softmaxLaws: Law[] = [
         const x = tr.input(shape, values);
         const target = indices([shape[0]], ys);
         const ls = await tr.logSoftmax(x);
-        const per = exactLoss(x.t, target);
-        const size = lossSize(x.t);
-        for (const reduction of REDUCTIONS) {
-          const exact = reduceHost(per, reduction);
-          const mag = reduction === "none" ? size : [fsum(size)];
+        for (const { reduction, exact, mag } of exactReduced(x.t, target)) {
           tr.expectExact(
             `cross_entropy(${reduction}) vs exact`,
             await tr.crossEntropy(x, target, reduction),
@@ -606,11 +616,7 @@ export const softmaxLaws: Law[] = [
         const perRow = await tr.neg(
           await tr.reduce("sum", await tr.mul(p, await tr.logSoftmax(x)), 1),
         );
-        const per = exactLoss(x.t, p.t);
-        const size = lossSize(x.t);
-        for (const reduction of REDUCTIONS) {
-          const exact = reduceHost(per, reduction);
-          const mag = reduction === "none" ? size : [fsum(size)];
+        for (const { reduction, exact, mag } of exactReduced(x.t, p.t)) {
           tr.expectExact(
             `cross_entropy(soft, ${reduction}) vs exact`,
             await tr.crossEntropy(x, p.t, reduction),
@@ -639,18 +645,14 @@ export const softmaxLaws: Law[] = [
         );
         for (const reduction of REDUCTIONS) {
           const [a, b] = [
-            await ctx.call("cross_entropy", { logits: x, target }, { reduction }),
-            await ctx.call("cross_entropy", { logits: x, target: oneHot }, { reduction }),
+            await measure(ctx, "cross_entropy", { logits: x, target }, { reduction }),
+            await measure(ctx, "cross_entropy", { logits: x, target: oneHot }, { reduction }),
           ];
-          const [ta, tb] = [
-            await ctx.budget("cross_entropy", { logits: x, target }, { reduction }),
-            await ctx.budget("cross_entropy", { logits: x, target: oneHot }, { reduction }),
-          ];
-          const tol = ta.fields.y.tol.map((t, i) => t + tb.fields.y.tol[i]);
+          const tol = a.tol.map((t, i) => t + b.tol[i]);
           ctx.expectClose(
             `cross_entropy(one-hot, ${reduction}) vs cross_entropy(indices, ${reduction})`,
-            b,
-            a.data,
+            b.y,
+            a.y.data,
             tol,
             "both budgets",
           );
@@ -764,17 +766,14 @@ export const softmaxLaws: Law[] = [
       await ctx.property(cases, async ([{ shape, values }, ys, ps]) => {
         const x = ctx.t(shape, values);
         for (const target of [indices([shape[0]], ys), ctx.t(shape, ps)] as Targets[]) {
-          const y = await ctx.call("cross_entropy", { logits: x, target }, { reduction: "none" });
-          const { fields } = await ctx.budget(
+          const { y, tol } = await measure(
+            ctx,
             "cross_entropy",
             { logits: x, target },
             { reduction: "none" },
           );
           y.data.forEach((v, r) => {
-            ctx.expect(
-              v >= -fields.y.tol[r],
-              `loss of row ${r} is ${v} < 0 (allowed −${fields.y.tol[r]})`,
-            );
+            ctx.expect(v >= -tol[r], `loss of row ${r} is ${v} < 0 (allowed −${tol[r]})`);
           });
         }
       });
@@ -796,8 +795,8 @@ export const softmaxLaws: Law[] = [
           gaps.flatMap((t) => Array.from({ length: c }, (_, j) => (j === y ? -t : 0))),
         );
         const target = indices([gaps.length], Array<number>(gaps.length).fill(y));
-        const loss = await ctx.call("cross_entropy", { logits: x, target }, { reduction: "none" });
-        const { fields } = await ctx.budget(
+        const { y: loss, tol } = await measure(
+          ctx,
           "cross_entropy",
           { logits: x, target },
           { reduction: "none" },
@@ -807,7 +806,7 @@ export const softmaxLaws: Law[] = [
           "cross_entropy vs t + ln(C − 1 + e^−t)",
           loss,
           exact,
-          fields.y.tol.map((t, i) => t + HOST * exact[i]),
+          tol.map((t, i) => t + HOST * exact[i]),
         );
         for (let i = 1; i < gaps.length; i++) {
           ctx.expect(
@@ -840,35 +839,25 @@ export const softmaxLaws: Law[] = [
         // q is p moved a fraction λ toward another distribution: near p the gap is tiny.
         const toward = ps.map((v, i) => (1 - lam) * v + lam * qs[i]);
         const [self, other] = [ctx.t(shape, ps.map(Math.log)), ctx.t(shape, toward.map(Math.log))];
-        const hp = await ctx.call(
-          "cross_entropy",
-          { logits: self, target: p },
-          { reduction: "none" },
-        );
-        const hpq = await ctx.call(
-          "cross_entropy",
-          { logits: other, target: p },
-          { reduction: "none" },
-        );
-        const [bp, bpq] = [
-          await ctx.budget("cross_entropy", { logits: self, target: p }, { reduction: "none" }),
-          await ctx.budget("cross_entropy", { logits: other, target: p }, { reduction: "none" }),
+        const [{ y: hp, tol: bp }, { y: hpq, tol: bpq }] = [
+          await measure(ctx, "cross_entropy", { logits: self, target: p }, { reduction: "none" }),
+          await measure(ctx, "cross_entropy", { logits: other, target: p }, { reduction: "none" }),
         ];
         const [ep, epq] = [exactLoss(self, p), exactLoss(other, p)];
         ctx.expectClose(
           "H(p) = cross_entropy(ln p, p) vs exact",
           hp,
           ep,
-          bp.fields.y.tol.map((t, i) => t + HOST * (1 + ep[i])),
+          bp.map((t, i) => t + HOST * (1 + ep[i])),
         );
         ctx.expectClose(
           "H(p, q) = cross_entropy(ln q, p) vs exact",
           hpq,
           epq,
-          bpq.fields.y.tol.map((t, i) => t + HOST * (1 + epq[i])),
+          bpq.map((t, i) => t + HOST * (1 + epq[i])),
         );
         for (let r = 0; r < shape[0]; r++) {
-          const slack = bp.fields.y.tol[r] + bpq.fields.y.tol[r];
+          const slack = bp[r] + bpq[r];
           ctx.expect(
             hpq.data[r] >= hp.data[r] - slack,
             `row ${r}: H(p, q) = ${hpq.data[r]} < H(p) = ${hp.data[r]}`,
@@ -969,8 +958,8 @@ export const softmaxLaws: Law[] = [
         );
         const target = indices([n], ys);
         for (const reduction of ["none", "mean"] as const) {
-          const y = await ctx.call("cross_entropy", { logits: x, target }, { reduction });
-          const { fields } = await ctx.budget(
+          const { y, tol } = await measure(
+            ctx,
             "cross_entropy",
             { logits: x, target },
             { reduction },
@@ -979,7 +968,7 @@ export const softmaxLaws: Law[] = [
             `cross_entropy(${reduction}) of equal logits vs ln ${c}`,
             y,
             Array<number>(y.data.length).fill(Math.log(c)),
-            fields.y.tol.map((t) => t + HOST * Math.log(c)),
+            tol.map((t) => t + HOST * Math.log(c)),
           );
         }
       });
@@ -1011,13 +1000,13 @@ export const softmaxLaws: Law[] = [
           [n, c],
           z.map((v) => s * v),
         );
-        const y = await ctx.call("cross_entropy", { logits: x, target }, { reduction: "mean" });
-        const { fields } = await ctx.budget(
+        const { y, tol } = await measure(
+          ctx,
           "cross_entropy",
           { logits: x, target },
           { reduction: "mean" },
         );
-        return { v: y.data[0], tol: fields.y.tol[0] };
+        return { v: y.data[0], tol: tol[0] };
       };
       const [l0, l1, l10] = [await meanLoss(0), await meanLoss(1), await meanLoss(10)];
       ctx.expect(
@@ -1152,24 +1141,13 @@ export const softmaxLaws: Law[] = [
               label: soft ? "cross_entropy (soft)" : "cross_entropy",
               run: async (reduction) => {
                 const target: Targets = soft ? ctx.t(shape, ps) : indices([n], ys);
-                const y = await ctx.call("cross_entropy", { logits: x, target }, { reduction });
-                return {
-                  y,
-                  tol: (await ctx.budget("cross_entropy", { logits: x, target }, { reduction }))
-                    .fields.y.tol,
-                };
+                return measure(ctx, "cross_entropy", { logits: x, target }, { reduction });
               },
             },
             {
               label: "nll",
-              run: async (reduction) => {
-                const target = indices([n], ys);
-                const y = await ctx.call("nll", { logp: x, target }, { reduction });
-                return {
-                  y,
-                  tol: (await ctx.budget("nll", { logp: x, target }, { reduction })).fields.y.tol,
-                };
-              },
+              run: (reduction) =>
+                measure(ctx, "nll", { logp: x, target: indices([n], ys) }, { reduction }),
             },
           ];
           for (const { label, run } of runs) {
@@ -1204,16 +1182,13 @@ export const softmaxLaws: Law[] = [
       await ctx.property(pairs, async ([a, b]) => {
         const pred = ctx.t(a.shape, a.values);
         const target = ctx.t(b.shape, b.values);
-        const none = await ctx.call("mse", { pred, target }, { reduction: "none" });
-        const noneTol = (await ctx.budget("mse", { pred, target }, { reduction: "none" })).fields.y
-          .tol;
-        const noneErr = noneTol.reduce((s, v) => s + v, 0);
+        const none = await measure(ctx, "mse", { pred, target }, { reduction: "none" });
+        const noneErr = none.tol.reduce((s, v) => s + v, 0);
         for (const reduction of ["sum", "mean"] as const) {
-          const y = await ctx.call("mse", { pred, target }, { reduction });
-          const { fields } = await ctx.budget("mse", { pred, target }, { reduction });
-          const div = reduction === "mean" ? none.data.length : 1;
-          const expected = fsum(none.data) / div;
-          const allowed = fields.y.tol[0] + noneErr / div + HOST * expected;
+          const { y, tol } = await measure(ctx, "mse", { pred, target }, { reduction });
+          const div = reduction === "mean" ? none.y.data.length : 1;
+          const expected = fsum(none.y.data) / div;
+          const allowed = tol[0] + noneErr / div + HOST * expected;
           ctx.expect(
             Math.abs(y.data[0] - expected) <= allowed,
             `mse '${reduction}' is ${y.data[0]}, per-element squares give ${expected} (allowed ±${allowed})`,
