@@ -1,11 +1,20 @@
 /**
  * The one door to a kernel: validate, run, then check that the kernel kept the contract
  * (right shapes and dtype out, inputs untouched, returned in time).
+ *
+ * Nothing a kernel returns is trusted: its output is read once, inside try/catch, and the
+ * caller gets fresh copies of the shapes and plain views of the typed arrays, so a proxy or a
+ * getter in a kernel's output becomes a KernelContractError, never an exception in a law.
  */
 import type { Attrs, Backend, Inputs, OpName, Output } from "./contract.ts";
-import { KernelContractError, NotImplementedError } from "./errors.ts";
-import { type AnyTensor, cloneTensor, dtypeOf, formatShape, sameShape } from "./tensor.ts";
-import { validate } from "./validate.ts";
+import {
+  describeThrown,
+  InvalidArgumentError,
+  KernelContractError,
+  NotImplementedError,
+} from "./errors.ts";
+import { type AnyTensor, cloneTensor, formatShape, sameShape, type Tensor } from "./tensor.ts";
+import { check, describeValue, isOpName } from "./validate.ts";
 
 export interface CallOptions {
   /** Milliseconds before a kernel call counts as hung (default 30 s). */
@@ -14,10 +23,6 @@ export interface CallOptions {
 
 export function hasOps(backend: Backend, ops: readonly OpName[]): boolean {
   return ops.every((op) => typeof backend.kernels[op] === "function");
-}
-
-function isTensor(v: unknown): v is AnyTensor {
-  return typeof v === "object" && v !== null && "shape" in v && "data" in v;
 }
 
 function sameBits(a: AnyTensor, b: AnyTensor): boolean {
@@ -30,24 +35,101 @@ function sameBits(a: AnyTensor, b: AnyTensor): boolean {
   return true;
 }
 
-async function withTimeout<T>(
-  value: T | Promise<T>,
-  ms: number,
-  onTimeout: () => Error,
-): Promise<T> {
-  if (!(value instanceof Promise)) return value;
+/** The `then` of a thenable (a Promise or any object with a then method), or undefined. */
+function thenOf(value: unknown): ((ok: unknown, fail: unknown) => unknown) | undefined {
+  if ((typeof value !== "object" && typeof value !== "function") || value === null)
+    return undefined;
+  const then = (value as { then?: unknown }).then;
+  return typeof then === "function" ? (then as (ok: unknown, fail: unknown) => unknown) : undefined;
+}
+
+/**
+ * Waits for a kernel's result under a timeout. A thenable that is not a Promise is waited for
+ * too: `await` would adopt it, and one that never settles would hang the caller.
+ */
+async function withTimeout(value: unknown, ms: number, onTimeout: () => Error): Promise<unknown> {
+  const then = thenOf(value);
+  if (!then) return value;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  const settled = new Promise<unknown>((resolve, reject) => {
+    try {
+      then.call(value, resolve, reject);
+    } catch (e) {
+      reject(e);
+    }
+  });
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(onTimeout()), ms);
   });
   try {
-    return await Promise.race([value, timeout]);
+    return await Promise.race([settled, timeout]);
   } finally {
     clearTimeout(timer);
   }
 }
 
-/** Runs `op` on `backend` after central validation; throws typed errors on any breach. */
+// The brand checks of %TypedArray% (they read internal slots and never run a kernel's code).
+const typedArrayProto = Object.getPrototypeOf(Float32Array.prototype) as object;
+const brand = Object.getOwnPropertyDescriptor(typedArrayProto, Symbol.toStringTag)?.get as (
+  this: unknown,
+) => string | undefined;
+const bufferOf = Object.getOwnPropertyDescriptor(typedArrayProto, "buffer")?.get as (
+  this: unknown,
+) => ArrayBuffer;
+const offsetOf = Object.getOwnPropertyDescriptor(typedArrayProto, "byteOffset")?.get as (
+  this: unknown,
+) => number;
+const lengthOf = Object.getOwnPropertyDescriptor(typedArrayProto, "length")?.get as (
+  this: unknown,
+) => number;
+
+/** Reads one output tensor of a kernel, or says what is wrong with it. */
+function readOutput(
+  out: unknown,
+  label: string,
+  backend: Backend,
+  want: readonly number[],
+): Tensor | string {
+  if (typeof out !== "object" || out === null) return `${label} is not a tensor { shape, data }`;
+  const shapeValue = (out as { shape?: unknown }).shape;
+  const dataValue = (out as { data?: unknown }).data;
+  if (shapeValue === undefined || dataValue === undefined)
+    return `${label} is not a tensor { shape, data }`;
+  const tag = brand.call(dataValue);
+  if (tag !== "Float32Array" && tag !== "Float64Array") {
+    return `${label} is not a Float32Array or Float64Array (got ${tag ?? describeValue(dataValue)})`;
+  }
+  const dtype = tag === "Float64Array" ? "float64" : "float32";
+  if (dtype !== backend.dtype) {
+    return `${label} has dtype ${dtype}, the backend declares ${backend.dtype}`;
+  }
+  if (!Array.isArray(shapeValue)) return `${label} has a shape that is not an array`;
+  // A copy, read once, of at most as many entries as the expected rank (plus one, to see more).
+  const shape: unknown[] = [];
+  const rank = Math.min(shapeValue.length, want.length + 1);
+  for (let d = 0; d < rank; d++) shape.push(shapeValue[d]);
+  if (shapeValue.length !== want.length || !sameShape(shape as number[], want)) {
+    const shown =
+      shapeValue.length > want.length + 1
+        ? `rank ${shapeValue.length}`
+        : formatShape(shape as number[]);
+    return `${label} has shape ${shown}, expected ${formatShape(want)}`;
+  }
+  const length = lengthOf.call(dataValue);
+  const n = want.reduce((p, d) => p * d, 1);
+  if (length !== n) return `${label} has ${length} elements for shape ${formatShape(want)}`;
+  const Ctor = dtype === "float64" ? Float64Array : Float32Array;
+  return {
+    shape: [...want],
+    data: new Ctor(bufferOf.call(dataValue), offsetOf.call(dataValue), length),
+  };
+}
+
+/**
+ * Runs `op` on `backend` after central validation; throws typed errors on any breach:
+ * InvalidArgumentError (the caller's input; no kernel ran), NotImplementedError,
+ * KernelContractError (the kernel threw, hung, mutated an input or returned the wrong thing).
+ */
 export async function call<O extends OpName>(
   backend: Backend,
   op: O,
@@ -55,55 +137,61 @@ export async function call<O extends OpName>(
   attrs: Attrs<O>,
   options: CallOptions = {},
 ): Promise<Output<O>> {
-  const kernel = backend.kernels[op];
-  if (typeof kernel !== "function") throw new NotImplementedError(op, backend.name);
-  const expected = validate(op, inputs, attrs, backend.dtype);
+  if (!isOpName(op)) {
+    throw new InvalidArgumentError(
+      typeof op === "string" ? op : describeValue(op),
+      "op",
+      "not an op of the contract",
+    );
+  }
   const breach = (reason: string) => new KernelContractError(op, backend.name, reason);
-
-  const named = Object.entries(inputs as Record<string, unknown>).filter(
-    (e): e is [string, AnyTensor] => isTensor(e[1]),
-  );
-  const snapshots = named.map(([name, t]) => [name, cloneTensor(t)] as const);
+  let kernel: unknown;
+  try {
+    kernel = backend.kernels[op];
+  } catch (e) {
+    throw breach(`reading its kernel threw ${describeThrown(e)}`);
+  }
+  if (typeof kernel !== "function") throw new NotImplementedError(op, backend.name);
+  const checked = check(op, inputs, attrs, backend.dtype);
+  const clean = checked.inputs as Record<string, AnyTensor>;
+  const snapshots = Object.entries(clean).map(([name, t]) => [name, cloneTensor(t)] as const);
+  const timeoutMs = options.timeoutMs ?? 30_000;
 
   let result: unknown;
   try {
-    result = await withTimeout(kernel(inputs, attrs), options.timeoutMs ?? 30_000, () =>
-      breach(`did not return within ${options.timeoutMs ?? 30_000} ms`),
+    const returned = (kernel as (i: unknown, a: unknown) => unknown)(checked.inputs, checked.attrs);
+    result = await withTimeout(returned, timeoutMs, () =>
+      breach(`did not return within ${timeoutMs} ms`),
     );
   } catch (e) {
     if (e instanceof KernelContractError) throw e;
-    throw breach(`threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+    throw breach(`threw ${describeThrown(e)}`);
   }
 
   for (const [name, before] of snapshots) {
-    const after = named.find(([n]) => n === name)?.[1];
-    if (after && !sameBits(before, after)) throw breach(`mutated its input '${name}'`);
+    if (!sameBits(before, clean[name])) throw breach(`mutated its input '${name}'`);
   }
 
-  const keys = Object.keys(expected);
+  const keys = Object.keys(checked.shapes);
   const single = keys.length === 1 && keys[0] === "y";
-  const outputs: Record<string, unknown> = single
-    ? { y: result }
-    : (result as Record<string, unknown>);
-  if (typeof outputs !== "object" || outputs === null) throw breach("returned no outputs");
-  for (const key of keys) {
-    const out = outputs[key];
-    const label = single ? "its output" : `output '${key}'`;
-    if (!isTensor(out)) throw breach(`${label} is not a tensor { shape, data }`);
-    if (!(out.data instanceof Float32Array || out.data instanceof Float64Array)) {
-      throw breach(`${label} is not a Float32Array or Float64Array`);
+  try {
+    if (single) {
+      const out = readOutput(result, "its output", backend, checked.shapes.y);
+      if (typeof out === "string") throw breach(out);
+      return out as Output<O>;
     }
-    if (dtypeOf(out) !== backend.dtype) {
-      throw breach(`${label} has dtype ${dtypeOf(out)}, the backend declares ${backend.dtype}`);
+    if (typeof result !== "object" || result === null) throw breach("returned no outputs");
+    // Extra outputs are passed on as they are: a law may check that there are none.
+    const outputs: Record<string, unknown> = {};
+    for (const key of Object.keys(result)) outputs[key] = (result as Record<string, unknown>)[key];
+    for (const key of keys) {
+      const out = readOutput(outputs[key], `output '${key}'`, backend, checked.shapes[key]);
+      if (typeof out === "string") throw breach(out);
+      outputs[key] = out;
     }
-    if (!Array.isArray(out.shape) || !sameShape(out.shape, expected[key])) {
-      throw breach(
-        `${label} has shape ${formatShape(out.shape)}, expected ${formatShape(expected[key])}`,
-      );
-    }
-    if (out.data.length !== expected[key].reduce((p, d) => p * d, 1)) {
-      throw breach(`${label} has ${out.data.length} elements for shape ${formatShape(out.shape)}`);
-    }
+    return outputs as Output<O>;
+  } catch (e) {
+    if (e instanceof KernelContractError) throw e;
+    throw breach(`returned an output that could not be read: ${describeThrown(e)}`);
   }
-  return result as Output<O>;
 }

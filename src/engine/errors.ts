@@ -40,3 +40,34 @@ export class NotImplementedError extends TensorLawsError {
     super(op, `backend '${backend}' does not implement this op`);
   }
 }
+
+/**
+ * What was thrown, as one line, without trusting it: `throw undefined`, a non-Error, or an
+ * error whose `name`, `message` or `toString` getter throws all get a readable description.
+ */
+export function describeThrown(e: unknown): string {
+  try {
+    if (e instanceof Error) {
+      const name = typeof e.name === "string" ? e.name : "Error";
+      const message = typeof e.message === "string" ? e.message : "(no message)";
+      return message ? `${name}: ${message}` : name;
+    }
+  } catch {
+    return "an error whose name or message could not be read";
+  }
+  switch (typeof e) {
+    case "string":
+      return JSON.stringify(e.length > 200 ? `${e.slice(0, 200)}…` : e);
+    case "number":
+    case "boolean":
+    case "undefined":
+    case "bigint":
+      return String(e);
+    case "symbol":
+      return "a symbol";
+    case "function":
+      return "a function";
+    default:
+      return e === null ? "null" : "a non-Error object";
+  }
+}
