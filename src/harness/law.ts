@@ -109,6 +109,9 @@ export class LawContext {
   readonly seed: number;
   /** Set once a kernel call timed out: shrinking stops rather than wait out every retry. */
   private hung = false;
+  /** Per op, the share of its budget each call compared with the reference used (budgetShare):
+   * how close to failing the kernel came, for the HTML report's plots. */
+  readonly budgetUse = new Map<string, number[]>();
   constructor(
     readonly law: Law,
     readonly backend: Backend,
@@ -207,15 +210,27 @@ export class LawContext {
     const { expected, fields } = await this.budget(op, inputs, attrs);
     const budget = budgetFor(this.backend, op);
     const single = "shape" in (expected as object);
+    let share = 0;
     for (const [key, { tol, rule }] of Object.entries(fields)) {
       const a = (single ? actual : (actual as Record<string, Tensor>)[key]) as Tensor;
       const e = (single ? expected : (expected as Record<string, Tensor>)[key]) as Tensor;
       const label = `${op}${single ? "" : `.${key}`} vs float64 reference`;
       const budgetNote = `${budget.ulps} ULP, factor ${budget.factor}${budget.overridden ? ` (overridden by ${this.backend.name})` : ""}`;
       const m = compare(label, a.data, e.data, tol, a.shape, this.dtype, `${rule} [${budgetNote}]`);
-      if (m.failing > 0) this.fail(formatMismatch(m), m);
+      share = Math.max(share, budgetShare(a.data, e.data, tol));
+      if (m.failing > 0) {
+        this.recordBudgetUse(op, share);
+        this.fail(formatMismatch(m), m);
+      }
     }
+    this.recordBudgetUse(op, share);
     return actual;
+  }
+
+  private recordBudgetUse(op: string, share: number): void {
+    const shares = this.budgetUse.get(op);
+    if (shares) shares.push(share);
+    else this.budgetUse.set(op, [share]);
   }
 
   /**
@@ -270,6 +285,31 @@ export class LawContext {
   }
 }
 
+/**
+ * The largest |actual − expected| / tolerance over the elements: 0 when exact, ≤ 1 within the
+ * budget, ∞ where NaN or ±∞ does not meet itself.
+ */
+export function budgetShare(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tol: ArrayLike<number>,
+): number {
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i];
+    const e = expected[i];
+    if (!Number.isFinite(e)) {
+      if (Number.isNaN(e) ? !Number.isNaN(a) : a !== e) return Number.POSITIVE_INFINITY;
+      continue;
+    }
+    const d = Math.abs(a - e);
+    if (d === 0) continue;
+    const share = tol[i] > 0 ? d / tol[i] : Number.POSITIVE_INFINITY;
+    worst = Number.isNaN(share) ? Number.POSITIVE_INFINITY : Math.max(worst, share);
+  }
+  return worst;
+}
+
 function roundOutputs<T>(out: T, dtype: FloatDType): T {
   if ("shape" in (out as object)) return cast(out as Tensor, dtype) as T;
   const rounded: Record<string, Tensor> = {};
@@ -306,6 +346,9 @@ export interface LawResult {
   failure?: Failure;
   missing?: OpName[];
   ms: number;
+  /** Per op, the share of its budget each call compared with the reference used (see
+   * budgetShare; absent when the law compared no op within its budget). */
+  budgetUse?: Record<string, number[]>;
 }
 
 export function missingOps(law: Law, backend: Backend): OpName[] {
@@ -325,11 +368,15 @@ export async function runLaw(law: Law, backend: Backend, options: RunOptions): P
   if (law.appliesTo && !law.appliesTo(backend)) return done("not applicable");
   const missing = missingOps(law, backend);
   if (missing.length > 0) return done("not implemented", { missing });
+  const ctx = new LawContext(law, backend, options);
+  const budgetUse = () =>
+    ctx.budgetUse.size > 0 ? { budgetUse: Object.fromEntries(ctx.budgetUse) } : {};
   try {
-    await law.check(new LawContext(law, backend, options));
-    return done("passed");
+    await law.check(ctx);
+    return done("passed", budgetUse());
   } catch (e) {
     return done("failed", {
+      ...budgetUse(),
       message: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
       failure: failureOf(e, options.seed ?? 20261122),
     });
