@@ -6,9 +6,15 @@
  *   import type { Backend } from "tensorlaws";
  *   const backend: Backend = { name: "mine", dtype: "float32", kernels: { softmax: mySoftmax } };
  *   export default backend;
+ *
+ * To compute with the reference engine, go through `ops(cpu)` (or `call`): every call is
+ * validated. `cpu.kernels.*` are the raw kernels, which trust their caller.
  */
 
 export { allLaws } from "../properties/index.ts";
+export type { CallOptions, Ops } from "./engine/call.ts";
+// The validated door to any backend: ops(cpu).softmax({ x }, {}), or call(cpu, "softmax", …).
+export { call, ops } from "./engine/call.ts";
 export type {
   Attrs,
   Backend,

@@ -14,7 +14,7 @@ import {
   NotImplementedError,
 } from "./errors.ts";
 import { type AnyTensor, cloneTensor, formatShape, sameShape, type Tensor } from "./tensor.ts";
-import { check, describeValue, isOpName } from "./validate.ts";
+import { check, describeValue, isOpName, signatures } from "./validate.ts";
 
 export interface CallOptions {
   /** Milliseconds before a kernel call counts as hung (default 30 s). */
@@ -194,4 +194,25 @@ export async function call<O extends OpName>(
     if (e instanceof KernelContractError) throw e;
     throw breach(`returned an output that could not be read: ${describeThrown(e)}`);
   }
+}
+
+/** Every op of the contract as a validated method of one backend (see `ops`). */
+export type Ops = {
+  readonly [O in OpName]: (inputs: Inputs<O>, attrs: Attrs<O>) => Promise<Output<O>>;
+};
+
+/**
+ * A backend's kernels behind the one door: `ops(cpu).softmax({ x }, {})` validates its
+ * arguments (InvalidArgumentError naming the op and the argument), runs the kernel and checks
+ * what it returned. Use this rather than `backend.kernels.*`: a raw kernel trusts its caller
+ * (a softmax given a null dimension never returns; a cross-entropy given an out-of-range class
+ * returns NaN).
+ */
+export function ops(backend: Backend, options: CallOptions = {}): Ops {
+  const methods: Record<string, unknown> = {};
+  for (const op of Object.keys(signatures) as OpName[]) {
+    methods[op] = (inputs: unknown, attrs: unknown) =>
+      call(backend, op, inputs as never, attrs as never, options);
+  }
+  return Object.freeze(methods) as Ops;
 }

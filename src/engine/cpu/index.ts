@@ -3,6 +3,10 @@
  * every sum sequential in index order. `cpu` computes in float64 and is the reference every
  * law compares against; `cpu32` runs the same loops rounding to float32 after every
  * arithmetic step, which is what an honest float32 kernel achieves.
+ *
+ * `cpu.kernels.*` are raw kernels: they trust their caller (a null dimension can loop forever,
+ * an out-of-range class index gives NaN). Compute through `ops(cpu)` or `call(cpu, …)`
+ * (src/engine/call.ts), which validate every argument first.
  */
 import type { Backend, OpName } from "../contract.ts";
 import type { FloatDType } from "../tensor.ts";
