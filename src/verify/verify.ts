@@ -12,6 +12,7 @@ import { KernelContractError } from "../engine/errors.ts";
 import { type Law, type LawResult, runLaw } from "../harness/law.ts";
 import { budgetFor } from "../harness/tolerance.ts";
 import { describeBackend, reference } from "./backends.ts";
+import { budgetUseReport, mergeBudgetUse } from "./report/budget-use.ts";
 import {
   type BackendReport,
   type BudgetReport,
@@ -380,6 +381,7 @@ function lawReport(
     missing: result.missing ? [...result.missing] : [],
     statistical: law.statistical ? { ...law.statistical } : null,
     failure,
+    budgetUse: budgetUseReport(result.budgetUse),
   };
 }
 
@@ -417,5 +419,6 @@ function backendReport(target: Target, results: LawReport[], ms: number): Backen
     durationMs: ms,
     counts: countOf(results),
     results,
+    budgetUse: mergeBudgetUse(results.map((r) => r.budgetUse)),
   };
 }

@@ -55,6 +55,22 @@ export interface WorstReport {
   rule: string | null;
 }
 
+/**
+ * How close to failing an op came: over every call a law compared with the float64 reference
+ * within the op's budget, the share of the budget the call's worst element used,
+ * |actual − expected| / tolerance (0: exact; above 1: outside; "Infinity": a NaN or ±∞ missed).
+ */
+export interface BudgetUseReport {
+  op: string;
+  /** Calls measured (a failing law's shrinking calls included). */
+  calls: number;
+  /** The largest share of any call. */
+  max: JsonNumber;
+  /** Calls per share, in bins (previous upTo, upTo]: 0 (exact), quarter decades from 1e-4 to 1,
+   * then "Infinity" (outside the budget). Only bins that hold a call are listed. */
+  histogram: { upTo: JsonNumber; calls: number }[];
+}
+
 export interface FailureReport {
   /** "violation": the law's claim did not hold; "contract": a kernel threw, hung, returned the
    * wrong shape or dtype, or mutated an input; "error": anything else threw. */
@@ -81,6 +97,8 @@ export interface LawReport {
   /** The test, false-alarm rate and detection power of a statistical law. */
   statistical: { test: string; alpha: number; detects: string } | null;
   failure: FailureReport | null;
+  /** Per op this law compared with the reference, the share of its budget used. */
+  budgetUse: BudgetUseReport[];
 }
 
 export interface BackendReport {
@@ -98,6 +116,8 @@ export interface BackendReport {
   durationMs: number;
   counts: Counts;
   results: LawReport[];
+  /** Per op, the share of its budget used over every law on this backend. */
+  budgetUse: BudgetUseReport[];
 }
 
 export interface Report {
@@ -247,6 +267,15 @@ const failure = object<FailureReport>({
   }),
 });
 
+const budgetUse = object<BudgetUseReport>({
+  op: string,
+  calls: number,
+  max: finiteOrNot,
+  histogram: array(
+    object<BudgetUseReport["histogram"][number]>({ upTo: finiteOrNot, calls: number }),
+  ),
+});
+
 const law = object<LawReport>({
   id: string,
   topic: string,
@@ -263,6 +292,7 @@ const law = object<LawReport>({
     }),
   ),
   failure: nullable(failure),
+  budgetUse: array(budgetUse),
 });
 
 const backend = object<BackendReport>({
@@ -276,6 +306,7 @@ const backend = object<BackendReport>({
   durationMs: number,
   counts,
   results: array(law),
+  budgetUse: array(budgetUse),
 });
 
 export const reportSchema: Schema<Report> = object<Report>({
