@@ -393,6 +393,33 @@ function lse0(t: Tensor, r: number, C: number): number {
   return softmaxRow(t.data, r * C, C).lse;
 }
 
+/**
+ * The normalisation groups of x — batch-norm: the C feature columns of [n, C]; layer-norm: the
+ * rows along the last axis —, where element j of group g sits, and each group's mean, mean |x|,
+ * max |x| and biased variance (the forward and the backward bounds both start from these).
+ */
+function groupStats(x: Tensor, byFeature: boolean) {
+  const D = x.shape[x.shape.length - 1];
+  const rows = x.data.length / D;
+  const [groups, n] = byFeature ? [D, rows] : [rows, D];
+  const at = (g: number, j: number) => (byFeature ? j * D + g : g * D + j);
+  const stats = Array.from({ length: groups }, (_, g) => {
+    let mean = 0;
+    let meanAbs = 0;
+    let maxAbs = 0;
+    for (let j = 0; j < n; j++) {
+      const v = x.data[at(g, j)];
+      mean += v / n;
+      meanAbs += Math.abs(v) / n;
+      maxAbs = Math.max(maxAbs, Math.abs(v));
+    }
+    let variance = 0;
+    for (let j = 0; j < n; j++) variance += (x.data[at(g, j)] - mean) ** 2 / n;
+    return { mean, meanAbs, maxAbs, variance };
+  });
+  return { n, at, stats };
+}
+
 /** Normalisation: errors scale with n (the statistics) and with how far x sits from its mean
  * relative to its spread (|x − μ| loses u·|x| when the mean is large). */
 function normFields(
@@ -409,24 +436,12 @@ function normFields(
   const y = out.y.data;
   const eps = a.eps as number;
   const byFeature = op === "batch_norm";
-  const [outer, inner] = byFeature
-    ? [x.shape[0], x.shape[1]]
-    : [x.data.length / x.shape[x.shape.length - 1], x.shape[x.shape.length - 1]];
-  const n = byFeature ? outer : inner;
-  const groups = byFeature ? inner : outer;
+  const { n, at, stats } = groupStats(x, byFeature);
   const tol = new Float64Array(y.length);
   const fields: Fields = {};
-  for (let g = 0; g < groups; g++) {
-    const at = (j: number) => (byFeature ? j * inner + g : g * inner + j);
+  stats.forEach((st, g) => {
     const training = !byFeature || a.training !== false;
-    let mean = 0;
-    let meanAbs = 0;
-    for (let j = 0; j < n; j++) {
-      mean += x.data[at(j)] / n;
-      meanAbs += Math.abs(x.data[at(j)]) / n;
-    }
-    let v = 0;
-    for (let j = 0; j < n; j++) v += (x.data[at(j)] - mean) ** 2 / n;
+    let { mean, meanAbs, variance: v } = st;
     if (!training) {
       mean = (i.runningMean as Tensor).data[g];
       v = (i.runningVar as Tensor).data[g];
@@ -435,7 +450,7 @@ function normFields(
     const s = Math.sqrt(v + eps);
     const len = training ? factor * n : 1;
     for (let j = 0; j < n; j++) {
-      const idx = at(j);
+      const idx = at(g, j);
       const ch = byFeature ? g : j;
       const xhat = Math.abs(x.data[idx] - mean) / s;
       const shift = (Math.abs(x.data[idx]) + meanAbs) / s;
@@ -445,16 +460,15 @@ function normFields(
             k * (Math.abs(beta[ch]) + Math.abs(y[idx]))) +
         floor;
     }
-  }
+  });
   fields.y = { tol, rule: "u·(|γ|·(factor·n + 2k)·(1 + |x̂| + (|x|+mean|x|)/σ) + k·(|β| + |y|))" };
   if (op === "batch_norm") {
     for (const key of ["runningMean", "runningVar"] as const) {
       const r = out[key].data;
       fields[key] = field(r.length, "factor·n·u·|stat| + stat error of x", (j) => {
-        let meanAbs = 0;
-        for (let b = 0; b < outer; b++) meanAbs += Math.abs(x.data[b * inner + j]) / outer;
+        const { meanAbs } = stats[j];
         const m = key === "runningMean" ? meanAbs : meanAbs * meanAbs;
-        return factor * (outer + 2 * k) * u * (Math.abs(r[j]) + m) + floor;
+        return factor * (n + 2 * k) * u * (Math.abs(r[j]) + m) + floor;
       });
     }
   }
@@ -689,26 +703,13 @@ function normVjpFields(
   const gamma = (i.gamma as Tensor).data;
   const eps = a.eps as number;
   const D = x.shape[x.shape.length - 1];
-  const rowsCount = x.data.length / D;
   const byFeature = fwd === "batch_norm";
-  const [groups, n] = byFeature ? [D, rowsCount] : [rowsCount, D];
-  const at = (g: number, j: number) => (byFeature ? j * D + g : g * D + j);
+  const { n, at, stats } = groupStats(x, byFeature);
   const dx = new Float64Array(x.data.length);
   const dgamma = new Float64Array(D);
   const dbeta = new Float64Array(D);
-  for (let g = 0; g < groups; g++) {
-    let mean = 0;
-    let meanAbs = 0;
-    let maxAbs = 0;
-    for (let j = 0; j < n; j++) {
-      const v = x.data[at(g, j)];
-      mean += v / n;
-      meanAbs += Math.abs(v) / n;
-      maxAbs = Math.max(maxAbs, Math.abs(v));
-    }
-    let v2 = 0;
-    for (let j = 0; j < n; j++) v2 += (x.data[at(g, j)] - mean) ** 2 / n;
-    const s = Math.sqrt(v2 + eps);
+  stats.forEach(({ mean, meanAbs, maxAbs, variance }, g) => {
+    const s = Math.sqrt(variance + eps);
     const shift = (maxAbs + meanAbs) / s;
     let meanDy = 0;
     let meanDyXhat = 0;
@@ -731,7 +732,7 @@ function normVjpFields(
       dgamma[ch] += Math.abs(dy[idx]) * (len * (1 + shift) * (1 + h) + len * h);
       dbeta[ch] += len * Math.abs(dy[idx]);
     }
-  }
+  });
   return {
     dx: {
       tol: dx,
