@@ -10,7 +10,10 @@
  * - f32-noisy: cpu32's kernels whose transcendental outputs are off by up to ±2 ULP, which is
  *   what a fast GPU math library (CUDA's __expf, WGSL's exp) delivers;
  * - f32-fastmath: f32-online's algorithms on top of such a ±2 ULP exp/log/tanh, with moments
- *   reduced by Welford per lane and Chan's merge, as a CUDA block reduction does.
+ *   reduced by Welford per lane and Chan's merge, as a CUDA block reduction does;
+ * - f32-gpu (gpu-variants.ts): workgroup trees over blocks of 256, Welford lanes merged by Chan's
+ *   formula, two-level softmax over chunks of 1024 with online rescaling, tiled matmul with K in
+ *   blocks of 32: the algorithms of the boundary known-bad kernels, without their bugs.
  */
 import type { Backend, Kernels, Reduction, Targets } from "../engine/contract.ts";
 import { axisLayout } from "../engine/cpu/common.ts";
@@ -24,6 +27,7 @@ import {
   sizeOf,
   type Tensor,
 } from "../engine/tensor.ts";
+import { f32Gpu } from "./gpu-variants.ts";
 
 const r = Math.fround;
 
@@ -788,4 +792,4 @@ export const f32Noisy = variant("f32-noisy", {
 export const f32FastMath = variant("f32-fastmath", libraryKernels({ lib: fastLibm, lanes: 4 }));
 
 /** Correct float32 backends every law must accept. */
-export const goodVariants: Backend[] = [f32Online, f32Noisy, f32FastMath];
+export const goodVariants: Backend[] = [f32Online, f32Noisy, f32FastMath, f32Gpu];

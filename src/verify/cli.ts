@@ -6,10 +6,11 @@
  * Exit codes: 0 every law that applies passed; 1 a law failed (or nothing could be verified);
  * 2 bad usage (unknown option, missing module, a default export that is not a backend).
  */
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, statSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { Backend, OpName } from "../engine/contract.ts";
+import { describeThrown } from "../engine/errors.ts";
 import { createWebGpuBackend } from "../engine/webgpu/index.ts";
 import { allMutants } from "../selftest/buggy/index.ts";
 import {
@@ -18,6 +19,7 @@ import {
   builtinBackends,
   loadBackend,
 } from "./backends.ts";
+import { ModuleLoadError, ModuleSession } from "./isolate.ts";
 import { jsonReport } from "./report/json.ts";
 import { junitReport } from "./report/junit.ts";
 import { markdownReport } from "./report/markdown.ts";
@@ -28,6 +30,7 @@ import {
   DEFAULT_RUNS,
   DEFAULT_SEED,
   DEFAULT_TIMEOUT_MS,
+  type IsolatedTarget,
   type Progress,
   type Selection,
   SelectionError,
@@ -56,13 +59,15 @@ Laws (filters combine; each narrows the selection):
 
 Runs:
   --runs N                  cases per property (default ${DEFAULT_RUNS})
-  --seed S                  seed of every property and random draw (default ${DEFAULT_SEED})
+  --seed S                  seed of every property and random draw (default ${DEFAULT_SEED});
+                            an integer in [0, 2^32): fast-check seeds are 32-bit
   --path P                  fast-check path that replays one failure (from a replay line)
-  --timeout MS              milliseconds before a kernel call counts as hung (default ${DEFAULT_TIMEOUT_MS});
-                            a module's kernels run under a watchdog that also stops a
-                            synchronous endless loop
-  --trust-kernels           no watchdog (faster for many cheap calls; an endless loop then
-                            hangs the run, as it would for the built-ins)
+  --timeout MS              milliseconds before a kernel call counts as hung (default ${DEFAULT_TIMEOUT_MS},
+                            at most 2^31 - 1). Each module runs in a supervised child process:
+                            a kernel that hangs, loops, exits or crashes fails the law it ran,
+                            and the next law runs in a fresh process
+  --trust-kernels           run modules in this process, unsupervised (an endless loop or an
+                            exit then ends the run, as it would for the built-ins)
 
 Reports (the terminal summary always prints):
   --json FILE               machine-readable report (schema in src/verify/report/schema.ts)
@@ -74,8 +79,8 @@ Other:
   --mutants                 the known-bad kernels and the laws that reject them
   --help                    this text
 
-Exit codes: 0 every law that applies passed; 1 a law failed, or nothing could be verified;
-2 bad usage (unknown option, module not found, default export not a backend).
+Exit codes: 0 every law that applies passed; 1 a law failed, nothing could be verified, or
+the run was cut short (SIGINT, SIGTERM: the reports are still written, marked incomplete); 2 bad usage (unknown option, module not found, default export not a backend).
 Environment: TENSORLAWS_RUNS and TENSORLAWS_SEED set the defaults of --runs and --seed;
 TENSORLAWS_REQUIRE_GPU=1 makes a missing WebGPU adapter an error (exit 2);
 TENSORLAWS_WEBGPU=0 leaves webgpu out of the default built-ins; NO_COLOR turns colours off.
@@ -137,18 +142,28 @@ function parse(argv: readonly string[]) {
   }
 }
 
-/** `--laws B1,B2 --laws C1` → ["B1", "B2", "C1"]. */
-const list = (values: readonly string[] | undefined): string[] | undefined =>
-  values
+/** `--laws B1,B2 --laws C1` → ["B1", "B2", "C1"]; an option given with nothing in it is bad usage. */
+function list(values: readonly string[] | undefined, name = "option"): string[] | undefined {
+  const items = values
     ?.flatMap((v) => v.split(","))
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
+  if (items?.length === 0) throw new UsageError(`--${name} needs at least one name, got ''`);
+  return items;
+}
 
-function integer(name: string, value: string | undefined, min: number): number | undefined {
+function integer(
+  name: string,
+  value: string | undefined,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+  why = "",
+): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < min) {
-    throw new UsageError(`--${name} needs an integer ≥ ${min}, got '${value}'`);
+  const n = /^\s*[+-]?\d+\s*$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `in [${min}, ${max}]${why}`;
+    throw new UsageError(`--${name} needs an integer ${range}, got '${value}'`);
   }
   return n;
 }
@@ -173,9 +188,18 @@ function reportFiles(args: Parsed["values"]): [path: string, write: (r: Report) 
     [args.junit, junitReport],
   ];
   const chosen = files.filter((f): f is [string, (r: Report) => string] => f[0] !== undefined);
+  const seen = new Set<string>();
   for (const [path] of chosen) {
-    if (!existsSync(dirname(resolve(path)))) {
+    const full = resolve(path);
+    if (seen.has(full)) {
+      throw new UsageError(`cannot write two reports to ${path}: give each report its own file`);
+    }
+    seen.add(full);
+    if (!existsSync(dirname(full))) {
       throw new UsageError(`cannot write ${path}: its directory does not exist`);
+    }
+    if (existsSync(full) && statSync(full).isDirectory()) {
+      throw new UsageError(`cannot write ${path}: it is a directory`);
     }
   }
   return chosen;
@@ -199,16 +223,18 @@ async function targetsOf(
   io: Io,
   notes: string[],
   opened: Backend[],
-): Promise<Target[]> {
-  const targets: Target[] = [];
+  sessions: ModuleSession[],
+  timeoutMs: number,
+): Promise<(Target | IsolatedTarget)[]> {
+  const targets: (Target | IsolatedTarget)[] = [];
   const add = (backend: Backend, targetArgs: string[], guardSync = false) => {
     opened.push(backend);
     targets.push({ backend, args: targetArgs, guardSync });
   };
   const positionals =
     args.positionals[0] === "verify" ? args.positionals.slice(1) : args.positionals;
-  const builtins = list(args.values.builtin);
-  const mutants = list(args.values.mutant);
+  const builtins = list(args.values.builtin, "builtin");
+  const mutants = list(args.values.mutant, "mutant");
   const shaders = args.values.wgsl;
 
   if (!positionals.length && !builtins && !mutants && !shaders) {
@@ -248,10 +274,17 @@ async function targetsOf(
   }
   for (const path of positionals) {
     try {
-      // Code we did not write runs under the watchdog that stops a synchronous endless loop.
-      add(await loadBackend(path), [path], !args.values["trust-kernels"]);
+      if (args.values["trust-kernels"]) add(await loadBackend(path), [path]);
+      else {
+        // Code we did not write runs in a supervised child process of its own.
+        const session = await ModuleSession.open(path, { timeoutMs });
+        sessions.push(session);
+        targets.push({ session, backend: session.backend, args: [path] });
+      }
     } catch (e) {
-      if (e instanceof BackendModuleError) throw new UsageError(e.message);
+      if (e instanceof BackendModuleError || e instanceof ModuleLoadError) {
+        throw new UsageError(e.message);
+      }
       throw e;
     }
   }
@@ -262,6 +295,9 @@ async function targetsOf(
     );
   return targets;
 }
+
+/** How long a backend's dispose() may take at the end of a run. */
+const DISPOSE_MS = 10_000;
 
 /** Thrown when the kernel under test itself is broken before any law ran (exit 1, not 2). */
 class BrokenKernelError extends Error {}
@@ -319,6 +355,12 @@ function progressLine(io: Io): { update(p: Progress): void; clear(): void } {
 /** Runs the CLI; returns the exit code. Never lets a backend's failure escape as an exception. */
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   const opened: Backend[] = [];
+  const sessions: ModuleSession[] = [];
+  // SIGINT or SIGTERM cuts the run short: the reports are still written, marked incomplete.
+  const cut = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => cut.abort(`stopped by ${signal}`);
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   try {
     const args = parse(argv);
     const v = args.values;
@@ -326,7 +368,11 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       io.out(USAGE);
       return 0;
     }
-    const selection: Selection = { laws: list(v.laws), ops: list(v.ops), topics: list(v.topics) };
+    const selection: Selection = {
+      laws: list(v.laws, "laws"),
+      ops: list(v.ops, "ops"),
+      topics: list(v.topics, "topics"),
+    };
     if (v.list) {
       io.out(listLaws(selection));
       return 0;
@@ -339,8 +385,15 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     // The same variables the vitest suite reads; a flag wins.
     const runOptions = {
       numRuns: integer("runs", v.runs ?? io.env.TENSORLAWS_RUNS, 1),
-      seed: integer("seed", v.seed ?? io.env.TENSORLAWS_SEED, 0),
-      timeoutMs: integer("timeout", v.timeout, 1),
+      seed: integer(
+        "seed",
+        v.seed ?? io.env.TENSORLAWS_SEED,
+        0,
+        2 ** 32 - 1,
+        " (fast-check seeds are 32-bit)",
+      ),
+      // setTimeout holds a signed 32-bit delay: a larger one fires at once.
+      timeoutMs: integer("timeout", v.timeout, 1, 2 ** 31 - 1, " (setTimeout's limit)"),
       path: v.path,
     };
     if (v.path !== undefined && !/^\d+(:\d+)*$/.test(v.path)) {
@@ -354,7 +407,14 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     }
     const files = reportFiles(v);
     const notes: string[] = [];
-    const targets = await targetsOf(args, io, notes, opened);
+    const targets = await targetsOf(
+      args,
+      io,
+      notes,
+      opened,
+      sessions,
+      runOptions.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    );
     const progress = progressLine(io);
     const report = await verify(targets, {
       ...runOptions,
@@ -362,6 +422,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       selection,
       notes,
       onProgress: progress.update,
+      signal: cut.signal,
     });
     progress.clear();
     io.out(terminalReport(report, { color: io.outIsTTY && !io.env.NO_COLOR }));
@@ -378,14 +439,24 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     }
     throw e;
   } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    for (const s of sessions) s.kill();
     // A live WebGPU device keeps Node running.
     for (const b of opened) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
       try {
-        await b.dispose?.();
+        // A dispose() that never settles must not hang the command after its summary.
+        const late = new Promise<"late">((ok) => {
+          timer = setTimeout(() => ok("late"), DISPOSE_MS);
+        });
+        if ((await Promise.race([b.dispose?.(), late])) === "late") {
+          io.err(`tensorlaws: disposing ${b.name} did not finish within ${DISPOSE_MS} ms\n`);
+        }
       } catch (e) {
-        io.err(
-          `tensorlaws: disposing ${b.name} failed: ${e instanceof Error ? e.message : String(e)}\n`,
-        );
+        io.err(`tensorlaws: disposing ${b.name} failed: ${describeThrown(e)}\n`);
+      } finally {
+        clearTimeout(timer);
       }
     }
   }
