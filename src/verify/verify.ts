@@ -8,10 +8,11 @@ import { readFileSync } from "node:fs";
 import vm from "node:vm";
 import { allLaws } from "../../properties/index.ts";
 import type { Backend, OpName } from "../engine/contract.ts";
-import { KernelContractError } from "../engine/errors.ts";
-import { type Law, type LawResult, runLaw } from "../harness/law.ts";
+import { describeThrown, KernelContractError } from "../engine/errors.ts";
+import { type Law, type LawResult, type RunOptions, runLaw } from "../harness/law.ts";
 import { budgetFor } from "../harness/tolerance.ts";
 import { describeBackend, reference } from "./backends.ts";
+import type { ModuleSession } from "./isolate.ts";
 import { budgetUseReport, mergeBudgetUse } from "./report/budget-use.ts";
 import {
   type BackendReport,
@@ -39,6 +40,18 @@ export interface Target {
   /** Stop a kernel stuck in a synchronous loop after the timeout too (costs ~0.1 ms a call):
    * for code we did not write. */
   guardSync?: boolean;
+}
+
+/**
+ * A backend module running in a supervised child process of its own (src/verify/isolate.ts):
+ * its laws run there, and whatever its kernels do (exit, crash, hang, write globals) fails the
+ * law that ran, never this process.
+ */
+export interface IsolatedTarget {
+  session: ModuleSession;
+  /** `session.backend`: what reports need to know of it (its kernels run in the child only). */
+  backend: Backend;
+  args: readonly string[];
 }
 
 /** Which laws to run: each filter narrows the selection (ids, the ops a law calls, topics). */
@@ -110,6 +123,8 @@ export interface VerifyOptions {
   /** Warnings to carry into the report (e.g. no WebGPU adapter). */
   notes?: readonly string[];
   onProgress?: (progress: Progress) => void;
+  /** Aborting cuts the run short: the report covers the laws done so far, marked incomplete. */
+  signal?: AbortSignal;
 }
 
 const version: string = (
@@ -118,9 +133,31 @@ const version: string = (
   }
 ).version;
 
+/**
+ * One law on one backend in this process, blaming the law for anything its kernels threw
+ * outside their returned values (from a timer or callback). Never throws.
+ */
+export async function runOneLaw(
+  law: Law,
+  backend: Backend,
+  run: RunOptions,
+  stray: StrayErrors,
+): Promise<LawResult> {
+  stray.take();
+  let result = await runLaw(law, backend, run);
+  // An error thrown from a kernel's zero-delay timer surfaces after this one fires
+  // (timers of equal delay run in the order they were set).
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  const escaped = stray.take();
+  if (escaped.length > 0) result = blame(result, escaped, run.seed ?? DEFAULT_SEED);
+  return result;
+}
+
+const isIsolated = (t: Target | IsolatedTarget): t is IsolatedTarget => "session" in t;
+
 /** Runs the laws against each target, one backend after the other. Never throws for a kernel. */
 export async function verify(
-  targets: readonly Target[],
+  targets: readonly (Target | IsolatedTarget)[],
   options: VerifyOptions = {},
 ): Promise<Report> {
   const laws = options.laws ?? allLaws;
@@ -134,18 +171,26 @@ export async function verify(
   let done = 0;
   const stray = new StrayErrors();
   const backends: BackendReport[] = [];
+  const extraNotes: string[] = [];
+  const signal = options.signal;
+  const stopIsolated = () => {
+    for (const t of targets) if (isIsolated(t)) t.session.kill();
+  };
+  signal?.addEventListener("abort", stopIsolated);
   try {
-    for (const target of targets) {
+    for (const t of targets) {
+      if (signal?.aborted) break;
+      const target: Target = isIsolated(t) ? { backend: t.session.backend, args: t.args } : t;
       const backendStart = performance.now();
       const results: LawReport[] = [];
-      const backend = target.guardSync ? guardSync(target.backend, timeoutMs) : target.backend;
+      const backend =
+        !isIsolated(t) && t.guardSync ? guardSync(t.backend, timeoutMs) : target.backend;
       for (const law of laws) {
-        let result = await runLaw(law, backend, run);
-        // An error thrown from a kernel's zero-delay timer surfaces after this one fires
-        // (timers of equal delay run in the order they were set).
-        await new Promise((resolve) => setTimeout(resolve, 0));
-        const escaped = stray.take();
-        if (escaped.length > 0) result = blame(result, escaped, seed);
+        if (signal?.aborted) break;
+        const result = isIsolated(t)
+          ? await t.session.runLaw(law, { seed, numRuns, path: options.path, timeoutMs })
+          : await runOneLaw(law, backend, run, stray);
+        if (signal?.aborted) break;
         results.push(lawReport(result, target, options, seed, numRuns));
         done++;
         options.onProgress?.({
@@ -156,12 +201,26 @@ export async function verify(
           status: result.status,
         });
       }
+      if (isIsolated(t)) {
+        const note = await t.session.close();
+        if (note) extraNotes.push(note);
+      }
       backends.push(backendReport(target, results, performance.now() - backendStart));
     }
   } finally {
+    signal?.removeEventListener("abort", stopIsolated);
     stray.dispose();
   }
-  const notes = [...(options.notes ?? []), ...warnings(targets, backends)];
+  const plain = targets.map((t) =>
+    isIsolated(t) ? { backend: t.session.backend, args: t.args } : t,
+  );
+  const incomplete = done < total;
+  if (incomplete) {
+    extraNotes.push(
+      `incomplete: the run was cut short after ${done} of ${total} law runs${signal?.aborted ? ` (${String(signal.reason ?? "aborted")})` : ""}; it does not pass`,
+    );
+  }
+  const notes = [...(options.notes ?? []), ...extraNotes, ...warnings(plain, backends)];
   const totals = sumCounts(backends.map((b) => b.counts));
   const sel = options.selection ?? {};
   return {
@@ -179,7 +238,7 @@ export async function verify(
       topics: sel.topics ? [...sel.topics] : null,
     },
     notes,
-    ok: totals.failed === 0 && backends.every(verifiedSomething),
+    ok: !incomplete && totals.failed === 0 && backends.every(verifiedSomething),
     totals,
     backends,
   };
@@ -205,7 +264,10 @@ function guardSync(backend: Backend, timeoutMs: number): Backend {
       try {
         return script.runInContext(context, { timeout: timeoutMs });
       } catch (e) {
-        if ((e as { code?: unknown }).code !== "ERR_SCRIPT_EXECUTION_TIMEOUT") throw e;
+        // A kernel may throw anything, undefined included.
+        const code =
+          typeof e === "object" && e !== null ? (e as { code?: unknown }).code : undefined;
+        if (code !== "ERR_SCRIPT_EXECUTION_TIMEOUT") throw e;
         throw new KernelContractError(
           op,
           backend.name,
@@ -256,7 +318,7 @@ const loose = (name: string) => name.toLowerCase().replace(/[-_]/g, "");
  * Catches what a kernel throws outside its promise (from a timer or a callback), which would
  * otherwise kill the process, so that the law running at the time fails instead.
  */
-class StrayErrors {
+export class StrayErrors {
   private errors: unknown[] = [];
   private readonly onError = (e: unknown) => {
     this.errors.push(e);
@@ -279,7 +341,7 @@ class StrayErrors {
 function blame(result: LawResult, escaped: unknown[], seed: number): LawResult {
   const times = new Map<string, number>();
   for (const e of escaped) {
-    const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    const what = describeThrown(e);
     times.set(what, (times.get(what) ?? 0) + 1);
   }
   const what = [...times].map(([w, n]) => (n > 1 ? `${w} (${n} times)` : w));
