@@ -73,6 +73,8 @@ Reports (the terminal summary always prints):
   --json FILE               machine-readable report (schema in src/verify/report/schema.ts)
   --markdown FILE           for a pull-request comment
   --junit FILE              JUnit XML for CI systems
+  --html FILE               one self-contained HTML file: verdicts, budget use, ULP ledger and
+                            the notes' pictures, plotted (opens offline)
 
 Other:
   --list                    the catalogue of laws (Markdown table); filters apply
@@ -130,6 +132,7 @@ const options = {
   json: { type: "string" },
   markdown: { type: "string" },
   junit: { type: "string" },
+  html: { type: "string" },
 } as const;
 
 type Parsed = ReturnType<typeof parse>;
@@ -186,6 +189,7 @@ function reportFiles(args: Parsed["values"]): [path: string, write: (r: Report) 
     [args.json, jsonReport],
     [args.markdown, markdownReport],
     [args.junit, junitReport],
+    [args.html, () => ""],
   ];
   const chosen = files.filter((f): f is [string, (r: Report) => string] => f[0] !== undefined);
   const seen = new Set<string>();
@@ -426,7 +430,13 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     });
     progress.clear();
     io.out(terminalReport(report, { color: io.outIsTTY && !io.env.NO_COLOR }));
-    for (const [path, write] of files) writeFileSync(path, write(report));
+    for (const [path, write] of files) if (path !== v.html) writeFileSync(path, write(report));
+    if (v.html) {
+      // Loaded on demand: it bundles Observable Plot with esbuild and computes the pictures.
+      const { htmlExtras, htmlReport } = await import("./report/html.ts");
+      const extras = await htmlExtras(targets.map((t) => t.backend));
+      writeFileSync(v.html, await htmlReport(report, extras));
+    }
     return report.ok ? 0 : 1;
   } catch (e) {
     if (e instanceof UsageError || e instanceof SelectionError) {
