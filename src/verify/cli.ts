@@ -434,7 +434,9 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     if (v.html) {
       // Loaded on demand: it bundles Observable Plot with esbuild and computes the pictures.
       const { htmlExtras, htmlReport } = await import("./report/html.ts");
-      const extras = await htmlExtras(targets.map((t) => t.backend));
+      // The ledger calls kernels here: never those of a module isolated in its child process.
+      const inProcess = targets.filter((t) => !("session" in t)).map((t) => t.backend);
+      const extras = await htmlExtras(inProcess);
       writeFileSync(v.html, await htmlReport(report, extras));
     }
     return report.ok ? 0 : 1;
