@@ -10,6 +10,7 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { tsImport } from "tsx/esm/api";
 import type { Backend } from "../engine/contract.ts";
 import { cpu, cpu32 } from "../engine/cpu/index.ts";
 import { createWebGpuBackend, describeAdapter } from "../engine/webgpu/index.ts";
@@ -100,19 +101,42 @@ function describeValue(v: unknown): string {
   return `an object with keys [${keys.slice(0, 8).join(", ")}${keys.length > 8 ? ", …" : ""}]`;
 }
 
-/** Imports a module (TypeScript or JavaScript) whose default export is a backend or a promise of one. */
+/**
+ * The module's exports as an ES namespace. A CommonJS module (or TypeScript compiled to CommonJS
+ * because its package is not `"type": "module"`) arrives with `module.exports` as its default;
+ * when that carries esbuild's `__esModule` mark, the ES exports are inside it.
+ */
+function esExports(mod: Record<string, unknown>): Record<string, unknown> {
+  const inner = mod.default;
+  if (typeof inner === "object" && inner !== null && (inner as { __esModule?: unknown }).__esModule)
+    return inner as Record<string, unknown>;
+  return mod;
+}
+
+/**
+ * Imports a backend module whose default export (or `module.exports`) is a backend or a promise
+ * of one: TypeScript or JavaScript (.ts, .mts, .cts, .js, .mjs, .cjs), ES module or CommonJS,
+ * wherever it lives, with or without a package.json. Each call imports the file afresh.
+ */
 export async function loadBackend(path: string): Promise<Backend> {
   const file = resolve(path);
   if (!existsSync(file)) throw new BackendModuleError(path, `no such file (${file})`);
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    // Not import(): under a global tsx loader, TypeScript in a CommonJS package (npm init -y, or no
+    // package.json) fails with "Cannot require() ES Module … in a cycle", and a specifier `x.js`
+    // resolves to a neighbouring x.ts. tsx's scoped import compiles the file for the module system
+    // its extension and nearest package.json give it, whatever hooks this process has.
+    // The parent is the module's folder, not this TypeScript file: from a TypeScript parent, tsx
+    // would take a path ending in .js for its TypeScript source.
+    const url = pathToFileURL(file).href;
+    mod = esExports((await tsImport(url, new URL(".", url).href)) as Record<string, unknown>);
   } catch (e) {
     const why = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
     throw new BackendModuleError(path, `importing the module failed: ${why}`);
   }
   if (!("default" in mod)) {
-    const names = Object.keys(mod);
+    const names = Object.keys(mod).filter((k) => k !== "__esModule");
     throw new BackendModuleError(
       path,
       `the module has no default export${names.length ? ` (it exports ${names.join(", ")})` : ""}; export the backend with \`export default\``,
