@@ -39,13 +39,13 @@ import { WGSL_MATH } from "./wgsl-math.ts";
 
 /**
  * Threads a launch aims to fill the device with: enough to hide memory latency on a GPU; few on
- * a fallback (CPU) adapter, where threads are SIMD lanes of a few cores and every workgroup
- * that synchronises pays for it, so fewer, longer threads win.
+ * a software (CPU) adapter (`rt.software`), where threads are SIMD lanes of a few cores and
+ * every workgroup that synchronises pays for it, so fewer, longer threads win.
  */
 const GPU_THREADS = 1 << 20;
-const FALLBACK_THREADS = 1024;
-/** Column slots on a fallback adapter aim at this many threads (measured on SwiftShader). */
-const FALLBACK_SLOT_THREADS = 65536;
+const SOFTWARE_THREADS = 1024;
+/** Column slots on a software adapter aim at this many threads (measured on SwiftShader). */
+const SOFTWARE_SLOT_THREADS = 65536;
 /** Rows a column thread accumulates at least, and the most slots per column. */
 const MIN_ROWS_PER_THREAD = 8;
 const MAX_SLOTS = 4096;
@@ -514,9 +514,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 // Kernels
 
 export function normKernels(rt: GpuRuntime): Kernels {
-  const fallback = rt.device.adapterInfo?.isFallbackAdapter === true;
-  const target = fallback ? FALLBACK_THREADS : GPU_THREADS;
-  const slotTarget = fallback ? FALLBACK_SLOT_THREADS : GPU_THREADS;
+  const target = rt.software ? SOFTWARE_THREADS : GPU_THREADS;
+  const slotTarget = rt.software ? SOFTWARE_SLOT_THREADS : GPU_THREADS;
 
   /** Records a column reduction of kind over [rows, cols]; returns its partials and layout. */
   const columnPartials = (kind: ColumnKind, inputs: GPUBuffer[], rows: number, cols: number) => {

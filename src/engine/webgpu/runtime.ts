@@ -127,6 +127,13 @@ export class GpuRuntime {
    * local_invocation_index in a 1-D workgroup (probeSubgroups), which WGSL does not promise.
    */
   subgroups = false;
+  /**
+   * Whether the adapter is software, run by the CPU (SwiftShader, llvmpipe/lavapipe, WARP, or any
+   * adapter marked a fallback). The one switch for adapter tuning: a CPU adapter runs a
+   * workgroup's threads as SIMD lanes and fibres of a few cores and pays for every barrier, so
+   * kernels give it few, long threads; a GPU wants hundreds of thousands in flight.
+   */
+  readonly software: boolean;
   private readonly pipelines = new Map<string, CachedPipeline>();
   /** Free buffers by usage and size class. */
   private readonly pool = new Map<string, GPUBuffer[]>();
@@ -145,6 +152,12 @@ export class GpuRuntime {
     readonly device: GPUDevice,
     private readonly maxPooledBytes = 256 * 2 ** 20,
   ) {
+    const info = device.adapterInfo;
+    this.software =
+      info?.isFallbackAdapter === true ||
+      /swiftshader|llvmpipe|lavapipe|warp/i.test(
+        `${info?.vendor} ${info?.architecture} ${info?.description}`,
+      );
     device.lost.then((info) => {
       this.lost = `${info.reason}: ${info.message}`;
     });

@@ -50,15 +50,7 @@ const MIN_PER_THREAD = 8;
  * wants as few lanes as keep its cores busy (softmax [1024, 1000] measured at about 40 ms with
  * 1 lane per row, 45 ms with 4, 58 ms with 16, 400 ms with 128).
  */
-function fillFor(device: GPUDevice): number {
-  const info = (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-  const software =
-    (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter === true ||
-    /swiftshader|llvmpipe|lavapipe|warp/i.test(
-      `${info?.vendor} ${info?.architecture} ${info?.description}`,
-    );
-  return software ? 4096 : 1 << 20;
-}
+const fillFor = (rt: GpuRuntime): number => (rt.software ? 4096 : 1 << 20);
 
 /** What a row kernel computes. The cross-entropy kinds are recorded by losses.ts. */
 export type RowKind =
@@ -408,14 +400,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }`;
 }
 
-/** fillFor, once per runtime. */
-const fills = new WeakMap<GpuRuntime, number>();
-const fillOf = (rt: GpuRuntime): number => {
-  const fill = fillFor(rt.device);
-  fills.set(rt, fill);
-  return fill;
-};
-
 /**
  * Records the row kernel `kind` over x viewed as [rows, n] (part of the caller's kernel call)
  * and returns its output buffer: rows floats when the kind gives one value per row, else
@@ -431,7 +415,7 @@ export function recordRows(
   gstride = 0,
   losses?: GPUBuffer,
 ): GPUBuffer {
-  const lanes = lanesFor(rows, n, fills.get(rt) ?? fillOf(rt));
+  const lanes = lanesFor(rows, n, fillFor(rt));
   const sub = rt.subgroups && lanes > 1;
   const out = rt.alloc(4 * (SPECS[kind].perRow ? rows : rows * n));
   rt.dispatch(
