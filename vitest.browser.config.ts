@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { playwright } from "@vitest/browser-playwright";
 import type { Plugin } from "vite";
 import { defineConfig } from "vitest/config";
+import { CHROMIUM, chromiumArgs } from "./src/verify/test-support.ts";
 
 const browserGoldens = fileURLToPath(new URL("./golden/load.browser.ts", import.meta.url));
 
@@ -26,21 +27,6 @@ const goldensWithoutFs: Plugin = {
     return null;
   },
 };
-
-/** Flags that give headless Chromium a WebGPU adapter on SwiftShader and keep it off the network
- * (the CI machine has none: without them Chromium retries its background connections). */
-export const chromiumArgs = [
-  "--headless=new",
-  "--enable-unsafe-webgpu",
-  "--use-webgpu-adapter=swiftshader",
-  "--enable-features=Vulkan",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-  ...(process.getuid?.() === 0 ? ["--no-sandbox"] : []),
-];
 
 const env = process.env;
 
@@ -62,7 +48,7 @@ export default defineConfig({
       screenshotFailures: false,
       provider: playwright({
         launchOptions: {
-          executablePath: env.TENSORLAWS_CHROMIUM ?? "/usr/bin/chromium",
+          executablePath: CHROMIUM,
           args: chromiumArgs,
         },
       }),

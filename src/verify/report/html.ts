@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { measure } from "../../../golden/ledger.ts";
 import type { Backend } from "../../engine/contract.ts";
 import { cpu32 } from "../../engine/cpu/index.ts";
-import { computePictures, type Pictures } from "./pictures.ts";
+import { computePictures, type PictureOptions, type Pictures } from "./pictures.ts";
 import type { Report } from "./schema.ts";
 import { type LedgerRow, type ViewData, viewCss } from "./view.ts";
 
@@ -121,7 +121,8 @@ export async function ledgerRows(backends: readonly Backend[]): Promise<LedgerRo
 export async function htmlExtras(
   backends: readonly Backend[],
   pictureBackend: Backend = cpu32,
+  pictureOptions: PictureOptions = {},
 ): Promise<Omit<ViewData, "report">> {
-  const pictures: Pictures = await computePictures(pictureBackend);
+  const pictures: Pictures = await computePictures(pictureBackend, pictureOptions);
   return { ledger: await ledgerRows(backends), pictures };
 }
