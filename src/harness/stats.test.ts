@@ -66,6 +66,12 @@ describe("normalCdf", () => {
     expect(normalCdf(0)).toBe(0.5);
     expectRel(normalCdf(2), 0.9772498680518208, 1e-15);
   });
+
+  it("corrects the rounding of x/√2 that stdlib's normal-cdf keeps (1.2e-13 relative at −30)", () => {
+    expectRel(normalCdf(-30), 4.906713927148187e-198, 1e-15);
+    expectRel(normalCdf(-12.7), 2.95648536485205e-37, 1e-15);
+    expectRel(normalCdf(-5), 2.866515718791939e-7, 1e-15);
+  });
 });
 
 describe("normalInv and normalQuantileTwoSided", () => {

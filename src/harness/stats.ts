@@ -2,15 +2,34 @@
  * The distributions behind the statistical laws. Every statistical law runs at a false-alarm
  * rate of at most ALPHA, so its acceptance region comes from a far tail (1e-9 and beyond):
  * everything here keeps relative accuracy in the tails instead of computing 1 − (almost 1).
+ *
+ * From stdlib (ports of FreeBSD msun, Cephes and Boost): erf, erfc, ln Γ, the binomial quantile
+ * and the lower chi-square quantile (1e-16 relative down to p = 1e-20; it returns 0 only where
+ * the quantile itself is below about 1e-200). Kept by hand where stdlib's was measured worse
+ * against mpmath at 50 digits:
+ * - Φ's lower tail: stdlib's normal-cdf rounds x/√2 and is off by 1e-13 relative at x = −30
+ *   (here 3e-16, by correcting that rounding);
+ * - Φ⁻¹: stdlib's normal-quantile is off by 2e-9 relative at p = 1e-10 and −∞ from p = 1e-17;
+ * - the incomplete gamma function: stdlib's gammainc is off by 5e-4 at a = 5e5, x = a + 300;
+ * - with it the upper chi-square quantile: stdlib's, as the quantile at 1 − p, is off by 3e-6
+ *   at p = 5e-13 and by 3e-5 at k = 10⁴, p = 0.975.
+ * The KS statistic, its DKW bound, the z-test and the moments are arithmetic no library saves.
  */
+import gammaln from "@stdlib/math-base-special-gammaln";
+import binomialQuantile from "@stdlib/stats-base-dists-binomial-quantile";
+import lowerChiSquareQuantile from "@stdlib/stats-base-dists-chisquare-quantile";
 import { InvalidArgumentError } from "../engine/errors.ts";
+import { erf, erfc } from "../engine/special.ts";
+
+export { erf, erfc };
 
 /** The false-alarm rate every statistical law uses. */
 export const ALPHA = 1e-9;
 
 const LN_SQRT_2PI = 0.9189385332046728; // ln √(2π)
 const SQRT_2PI = 2.5066282746310007;
-const INV_SQRT_PI = 0.5641895835477563;
+/** √½ − Math.SQRT1_2: the part of √½ a double cannot hold. */
+const SQRT1_2_TAIL = -4.833646656726457e-17;
 
 function checkProbability(fn: string, arg: string, p: number): void {
   if (!(p >= 0 && p <= 1)) {
@@ -31,106 +50,32 @@ function checkCount(fn: string, arg: string, n: number, min: number): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// erf, erfc, Φ: W. J. Cody, "Rational Chebyshev approximations for the error function",
-// Math. Comp. 23 (1969), coefficients as in his CALERF (SPECFUN). Three intervals, each a
-// rational function of the form that is free of cancellation there.
+// Φ
 
-const ERF_A = [
-  3.1611237438705655, 113.86415415105016, 377.485237685302, 3209.3775891384694, 0.18577770618460315,
-];
-const ERF_B = [23.601290952344122, 244.02463793444417, 1282.6165260773723, 2844.236833439171];
-const ERFC_C = [
-  0.5641884969886701, 8.883149794388377, 66.11919063714163, 298.6351381974001, 881.952221241769,
-  1712.0476126340707, 2051.0783778260716, 1230.3393547979972, 2.1531153547440383e-8,
-];
-const ERFC_D = [
-  15.744926110709835, 117.6939508913125, 537.1811018620099, 1621.3895745666903, 3290.7992357334597,
-  4362.619090143247, 3439.3676741437216, 1230.3393548037495,
-];
-const ERFC_P = [
-  0.30532663496123236, 0.36034489994980445, 0.12578172611122926, 0.016083785148742275,
-  6.587491615298378e-4, 0.016315387137302097,
-];
-const ERFC_Q = [
-  2.568520192289822, 1.8729528499234604, 0.5279051029514285, 0.06051834131244132,
-  0.0023352049762686918,
-];
-/** Below this erf comes from a series-like rational function of x²; above, erfc is primary. */
-const ERF_SPLIT = 0.46875;
-/** erfc(x) underflows to 0 beyond this. */
-const ERFC_ZERO = 26.543;
-
-/** erf(x) for |x| ≤ ERF_SPLIT: x · R(x²), accurate to the last bit relative to x. */
-function erfNearZero(x: number): number {
-  const z = x * x;
-  let num = ERF_A[4] * z;
-  let den = z;
-  for (let i = 0; i < 3; i++) {
-    num = (num + ERF_A[i]) * z;
-    den = (den + ERF_B[i]) * z;
-  }
-  return (x * (num + ERF_A[3])) / (den + ERF_B[3]);
-}
-
-/** e^(y²)·erfc(y) for y > ERF_SPLIT: a smooth rational function, free of the exponential. */
-function erfcxAway(y: number): number {
-  if (y <= 4) {
-    let num = ERFC_C[8] * y;
-    let den = y;
-    for (let i = 0; i < 7; i++) {
-      num = (num + ERFC_C[i]) * y;
-      den = (den + ERFC_D[i]) * y;
-    }
-    return (num + ERFC_C[7]) / (den + ERFC_D[7]);
-  }
-  const z = 1 / (y * y);
-  let num = ERFC_P[5] * z;
-  let den = z;
-  for (let i = 0; i < 4; i++) {
-    num = (num + ERFC_P[i]) * z;
-    den = (den + ERFC_Q[i]) * z;
-  }
-  return (INV_SQRT_PI - (z * (num + ERFC_P[4])) / (den + ERFC_Q[4])) / y;
+/** The rounding error of p = fl(a·b): a·b = p + e exactly (Dekker's product, no FMA needed). */
+function productError(a: number, b: number, p: number): number {
+  const split = (v: number) => {
+    const c = 134217729 * v; // 2^27 + 1
+    const hi = c - (c - v);
+    return [hi, v - hi];
+  };
+  const [ah, al] = split(a);
+  const [bh, bl] = split(b);
+  return ah * bh - p + ah * bl + al * bh + al * bl;
 }
 
 /**
- * exp(−y²·scale) without the rounding of y², which the exponential would amplify by y²:
- * y² = s² + (y − s)(y + s) with s = y truncated to a multiple of 1/16, so s² is exact.
- */
-function expNegSquare(y: number, scale: number): number {
-  const s = Math.trunc(y * 16) / 16;
-  return Math.exp(-s * s * scale) * Math.exp(-(y - s) * (y + s) * scale);
-}
-
-/** erfc(y) for y > ERF_SPLIT, with full relative accuracy down to underflow. */
-function erfcAway(y: number): number {
-  if (y >= ERFC_ZERO) return 0;
-  return expNegSquare(y, 1) * erfcxAway(y);
-}
-
-export function erf(x: number): number {
-  const y = Math.abs(x);
-  if (y <= ERF_SPLIT) return erfNearZero(x);
-  const r = 0.5 - erfcAway(y) + 0.5;
-  return x < 0 ? -r : r;
-}
-
-export function erfc(x: number): number {
-  const y = Math.abs(x);
-  if (y <= ERF_SPLIT) return 1 - erfNearZero(x);
-  const r = erfcAway(y);
-  return x < 0 ? 2 - r : r;
-}
-
-/**
- * Φ(x) = erfc(−x/√2)/2, with full relative accuracy in the lower tail. There the exponential
- * is taken of x²/2 split exactly (not of (x/√2)², whose rounding would cost ~x²·2⁻⁵³).
+ * Φ(x) = erfc(−x/√2)/2, with full relative accuracy in the lower tail. There erfc(t) falls like
+ * e^(−t²), so the rounding δ of t = −x/√2 would cost a relative 2tδ ≈ x²·2⁻⁵³; δ is known exactly
+ * (the tail of √½ and the product's own error), and erfc(t̂) moves to erfc(t̂ + δ) along its
+ * log-derivative −2t − 1/t (asymptotically; below t = 1 the rounding costs under 3e-16).
  */
 export function normalCdf(x: number): number {
   const t = -x * Math.SQRT1_2;
-  if (Math.abs(t) <= ERF_SPLIT) return 0.5 - 0.5 * erfNearZero(t);
-  if (t < 0) return 1 - 0.5 * erfcAway(-t);
-  return 0.5 * expNegSquare(x, 0.5) * erfcxAway(t);
+  const e = erfc(t);
+  if (!(t > 1) || e === 0) return 0.5 * e;
+  const delta = productError(-x, Math.SQRT1_2, t) - x * SQRT1_2_TAIL;
+  return 0.5 * e * Math.exp(-(2 * t + 1 / t) * delta);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -209,19 +154,6 @@ export function normalQuantileTwoSided(alpha: number): number {
 // exp(−stirlingError(a) − deviance(a, x)) / √(2πa), which avoids subtracting huge, nearly
 // equal logarithms when a is large (chi-square with millions of degrees of freedom).
 
-/** ln Γ(x) for x > 0: Stirling's series, after shifting x up to 15 where it converges fast. */
-function logGamma(x: number): number {
-  let shift = 0;
-  let product = 1;
-  while (x < 15) {
-    product *= x;
-    x += 1;
-    shift += 1;
-  }
-  const logShift = shift > 0 ? Math.log(product) : 0;
-  return (x - 0.5) * Math.log(x) - x + LN_SQRT_2PI + stirlingSeries(x) - logShift;
-}
-
 /** ln Γ(x + 1) − [(x + ½) ln x − x + ln √(2π)] by its asymptotic series; needs x ≥ 15. */
 function stirlingSeries(x: number): number {
   const z = 1 / (x * x);
@@ -238,7 +170,7 @@ function stirlingSeries(x: number): number {
 /** The error of Stirling's formula for ln Γ(a + 1). */
 function stirlingError(a: number): number {
   if (a >= 15) return stirlingSeries(a);
-  return logGamma(a + 1) - (a + 0.5) * Math.log(a) + a - LN_SQRT_2PI;
+  return gammaln(a + 1) - (a + 0.5) * Math.log(a) + a - LN_SQRT_2PI;
 }
 
 /** a ln(a/x) + x − a ≥ 0 without cancellation when x ≈ a (Loader's bd0). */
@@ -327,45 +259,31 @@ function regularizedGammaQ(a: number, x: number): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Chi-square quantiles. χ²ₖ = 2·Gamma(k/2), so we solve P(k/2, y) = p (or Q = q in the upper
-// tail) for y and return 2y. Newton's method runs on the logarithm of the tail probability,
-// which is nearly linear in y even in the far tails, inside a bracket that falls back to
-// bisection, so it cannot diverge.
+// Chi-square quantiles. The lower tail is stdlib's. The upper tail is solved here, directly on
+// Q (1 − P would round a tail of 1e-9 to 7 digits): χ²ₖ = 2·Gamma(k/2), so we solve
+// Q(k/2, y) = q for y and return 2y. Newton's method runs on ln Q, which is nearly linear in y
+// even in the far tail, inside a bracket that falls back to bisection, so it cannot diverge.
 
-/** The quantile with lower-tail probability `tail` (upper tail if `upper`), k dof. */
-function chiSquareTailQuantile(tail: number, k: number, upper: boolean): number {
+/** The quantile with upper-tail probability q ≤ 0.5, k dof. */
+function upperChiSquareQuantile(q: number, k: number): number {
   const a = k / 2;
-  const target = Math.log(tail);
-  const tailAt = upper ? regularizedGammaQ : regularizedGammaP;
-
+  const target = Math.log(q);
   // Wilson–Hilferty's cube-root normal approximation as the starting point.
-  const z = upper ? -lowerQuantile(tail) : lowerQuantile(tail);
+  const z = -lowerQuantile(q);
   const v = 2 / (9 * k);
   const wh = a * (1 - v + z * Math.sqrt(v)) ** 3;
   let lo = 0;
   let hi = Infinity;
-  let y = wh;
-  if (!upper) {
-    // P(a, y) ≤ y^a / Γ(a + 1), so solving that bound for y gives a point at or below the root:
-    // a safe lower bracket, and the right start in the far lower tail where Wilson–Hilferty fails.
-    lo = Math.exp((target + logGamma(a + 1)) / a);
-    if (!(y > lo)) y = lo;
-  } else if (!(y > 0)) {
-    y = a;
-  }
-  // Only for k < 2 and astronomically small p: the quantile is below the smallest double.
-  if (y === 0) return 0;
-
+  let y = wh > 0 ? wh : a;
   for (let iter = 0; iter < 500; iter++) {
-    const t = tailAt(a, y);
+    const t = regularizedGammaQ(a, y);
     const h = Math.log(t) - target;
     if (h === 0) return 2 * y;
-    // P rises with y, Q falls: decide which side of the root y is on.
-    if (h < 0 !== upper) lo = y;
+    // Q falls with y: decide which side of the root y is on.
+    if (h > 0) lo = y;
     else hi = y;
-    // d/dy ln P = density / P, with density y^(a−1) e^(−y) / Γ(a) = a · poissonTerm / y.
-    const density = (a * poissonTerm(a, y)) / y;
-    const slope = (upper ? -density : density) / t;
+    // d/dy ln Q = −density / Q, with density y^(a−1) e^(−y) / Γ(a) = a · poissonTerm / y.
+    const slope = -(a * poissonTerm(a, y)) / y / t;
     let next = y - h / slope;
     if (!(next > lo && next < hi)) {
       if (hi === Infinity) next = 2 * y;
@@ -375,7 +293,7 @@ function chiSquareTailQuantile(tail: number, k: number, upper: boolean): number 
     if (Math.abs(next - y) <= 1e-14 * y || bracketClosed) return 2 * next;
     y = next;
   }
-  throw new Error(`chiSquareQuantile: no convergence (tail = ${tail}, k = ${k})`);
+  throw new Error(`chiSquareQuantile: no convergence (upper tail = ${q}, k = ${k})`);
 }
 
 /** Chi-square quantile with k degrees of freedom at lower-tail probability p (relative accuracy ≈ 1e-13 in practice; at least 1e-8 for k in [1, 1e7] and tails down to 1e-12). */
@@ -388,7 +306,7 @@ export function chiSquareQuantile(p: number, k: number): number {
   if (p === 1) return Infinity;
   // Work in the smaller tail: 1 − p is exact for p ≥ 0.5, and that tail's probability is the
   // one with full relative precision.
-  return p <= 0.5 ? chiSquareTailQuantile(p, k, false) : chiSquareTailQuantile(1 - p, k, true);
+  return p <= 0.5 ? lowerChiSquareQuantile(p, k) : upperChiSquareQuantile(1 - p, k);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -416,16 +334,17 @@ export function varianceInterval(opts: {
   const dof = knownMean ? n : n - 1;
   const divisor = knownMean || !unbiased ? n : n - 1;
   // Both tails solved directly (not as 1 − alpha/2, which would round the upper tail).
-  const lo = chiSquareTailQuantile(alpha / 2, dof, false);
-  const hi = chiSquareTailQuantile(alpha / 2, dof, true);
+  const lo = lowerChiSquareQuantile(alpha / 2, dof);
+  const hi = upperChiSquareQuantile(alpha / 2, dof);
   return [(sigma2 * lo) / divisor, (sigma2 * hi) / divisor];
 }
 
 /**
  * Two-sided acceptance interval [lo, hi] for the number of successes X ~ Binomial(n, p):
- * the narrowest with P(X < lo) ≤ alpha/2 and P(X > hi) ≤ alpha/2, computed exactly.
- * The pmf is built outward from the mode by its ratio recurrence (relative to the mode, so
- * no factorials and no underflow), until a geometric bound shows the rest is negligible.
+ * the narrowest with P(X < lo) ≤ alpha/2 and P(X > hi) ≤ alpha/2. Both ends are lower
+ * quantiles (of X, and of n − X ~ Binomial(n, 1 − p)), so neither tail is formed as 1 − CDF.
+ * Where a tail is exactly alpha/2 (dyadic p and alpha, e.g. n = 2, p = ½, alpha = ½) the end
+ * stays one wider than the narrowest: conservative, and never the case at alpha = ALPHA.
  */
 export function binomialInterval(n: number, p: number, alpha: number): [number, number] {
   checkCount("binomialInterval", "n", n, 0);
@@ -433,59 +352,8 @@ export function binomialInterval(n: number, p: number, alpha: number): [number, 
   checkAlpha("binomialInterval", alpha);
   if (p === 0) return [0, 0];
   if (p === 1) return [n, n];
-  const odds = p / (1 - p);
-  const mode = Math.min(n, Math.floor((n + 1) * p));
-  // A tail mass below this is far too small to move either end of the interval.
-  const negligible = 1e-20 * alpha;
-
-  // pmf(k − 1)/pmf(k) = k / ((n − k + 1)·odds) falls below 1 under the mode and keeps falling
-  // (the pmf is log-concave), so w·r/(1 − r) bounds all the mass beyond the current term.
-  const below: number[] = [];
-  let restBelow = 0;
-  for (let k = mode, w = 1; k > 0; ) {
-    w *= k / ((n - k + 1) * odds);
-    k -= 1;
-    below.push(w);
-    const r = k / ((n - k + 1) * odds);
-    const rest = (w * r) / (1 - r);
-    if (rest < negligible) {
-      restBelow = rest;
-      break;
-    }
-  }
-  const above: number[] = [];
-  let restAbove = 0;
-  for (let k = mode, w = 1; k < n; ) {
-    w *= ((n - k) * odds) / (k + 1);
-    k += 1;
-    above.push(w);
-    const r = ((n - k) * odds) / (k + 1);
-    const rest = (w * r) / (1 - r);
-    if (rest < negligible) {
-      restAbove = rest;
-      break;
-    }
-  }
-
-  // weights[i] ∝ pmf(first + i); the total (without the bounded rests) is a lower bound of the
-  // true normaliser, so each tail estimate below is an upper bound: the interval is safe.
-  const weights = [...below.reverse(), 1, ...above];
-  const first = mode - below.length;
-  let total = 0;
-  for (const w of weights) total += w;
-  const budget = (alpha / 2) * total;
-
-  let lo = first;
-  for (let i = 0, mass = restBelow; i < weights.length && mass + weights[i] <= budget; i++) {
-    mass += weights[i];
-    lo = first + i + 1;
-  }
-  let hi = first + weights.length - 1;
-  for (let i = weights.length - 1, mass = restAbove; i >= 0 && mass + weights[i] <= budget; i--) {
-    mass += weights[i];
-    hi = first + i - 1;
-  }
-  return [lo, hi];
+  // `0 +` turns stdlib's −0 into 0.
+  return [0 + binomialQuantile(alpha / 2, n, p), n - binomialQuantile(alpha / 2, n, 1 - p)];
 }
 
 /** z-test for a mean with known σ: returns { z, bound, pass } where pass = |mean − mu| ≤ zα·σ/√n. */
