@@ -40,6 +40,7 @@ import {
 } from "./verify.ts";
 
 export const USAGE = `Usage: tensorlaws [verify] [module…] [options]
+       tensorlaws serve [--port N]   a page that runs the laws on your own GPU (serve --help)
 
 Checks backends against every law that applies to them. A module's default export is a backend
 { name, dtype, kernels } (or a promise of one), in TypeScript or JavaScript. With no module,
@@ -358,6 +359,11 @@ function progressLine(io: Io): { update(p: Progress): void; clear(): void } {
 
 /** Runs the CLI; returns the exit code. Never lets a backend's failure escape as an exception. */
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  if (argv[0] === "serve") {
+    // Loaded on demand: it bundles the page with esbuild.
+    const { serveMain } = await import("./serve.ts");
+    return serveMain(argv.slice(1), io);
+  }
   const opened: Backend[] = [];
   const sessions: ModuleSession[] = [];
   // SIGINT or SIGTERM cuts the run short: the reports are still written, marked incomplete.

@@ -21,6 +21,7 @@ export async function bundleForBrowser(
   contents: string,
   resolveDir: string,
   plugins: import("esbuild").Plugin[] = [],
+  define: Record<string, string> = {},
 ): Promise<string> {
   const esbuild = await import("esbuild");
   const out = await esbuild.build({
@@ -34,6 +35,7 @@ export async function bundleForBrowser(
     legalComments: "none",
     logLevel: "silent",
     plugins,
+    define,
   });
   return out.outputFiles[0].text;
 }
