@@ -35,7 +35,9 @@ interface ReduceSpec {
 
 /** Runs up to this long get one thread each, as do all runs when there are this many outputs
  * (enough threads to fill the device without the barriers of a tree, which a software adapter
- * such as SwiftShader runs as fiber switches: 20× slower on a [1024, 1024] sum). */
+ * such as SwiftShader runs as fiber switches: 20× slower on a [1024, 1024] sum). The same on
+ * every adapter, not split by `rt.software` as the row and norm kernels are: only SwiftShader
+ * has measured this choice, and a GPU's own threshold waits for a measurement on one. */
 const THREAD_RUN = 64;
 const MANY_OUTPUTS = 1024;
 /** Threads per workgroup of the tree reduction (6 barrier rounds). */
