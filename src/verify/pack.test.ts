@@ -1,10 +1,13 @@
 /**
  * The package as a user gets it: `npm pack`, install the tarball into a fresh project (from the
- * npm cache where it can, the registry otherwise), write a TypeScript adapter there, type-check it against the shipped
- * types and run `npx tensorlaws verify` on it.
+ * npm cache where it can, the registry otherwise), write backend modules there, type-check them
+ * against the shipped types and run `npx tensorlaws verify` on them: in a `"type": "module"`
+ * project, in one made by `npm init -y` (CommonJS) and in a folder with no package.json, with
+ * TypeScript (.ts, .mts) and JavaScript (.mjs, CommonJS .js) modules. The tarball is installed
+ * once; the other projects link to its node_modules, as a workspace or a parent folder would.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -12,22 +15,33 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 const root = join(import.meta.dirname, "..", "..");
 const dir = mkdtempSync(join(tmpdir(), "tensorlaws-pack-"));
 const project = join(dir, "project");
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const commonjs = join(dir, "commonjs");
+const bare = join(dir, "bare");
+// Deleting an installed node_modules takes seconds on a busy machine.
+afterAll(() => rmSync(dir, { recursive: true, force: true }), 60_000);
 
-// The outer `npm test` leaves npm_* settings in the environment; the user's npm has its own.
+// The outer `npm test` leaves npm_* settings in the environment (its package, its prefix); the
+// user's npm has its own. Only where the cache and the registry are carries over.
+const keep = new Set(["npm_config_cache", "npm_config_registry", "npm_config_userconfig"]);
 const env: Record<string, string> = { npm_config_prefer_offline: "true", NO_COLOR: "1" };
 for (const [k, v] of Object.entries(process.env)) {
-  if (v !== undefined && !k.toLowerCase().startsWith("npm_")) env[k] = v;
+  if (v !== undefined && (!k.toLowerCase().startsWith("npm_") || keep.has(k.toLowerCase())))
+    env[k] = v;
 }
 
-function sh(cmd: string, args: string[], cwd: string) {
-  const r = spawnSync(cmd, args, { cwd, env, encoding: "utf8", timeout: 60_000 });
+function sh(cmd: string, args: string[], cwd: string, timeout = 60_000) {
+  const r = spawnSync(cmd, args, { cwd, env, encoding: "utf8", timeout });
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
-const softmax = (shift: boolean) => `import type { Backend, Tensor } from "tensorlaws";
+/** Runs `npx tensorlaws verify` as the user types it, on one or more modules. */
+const verify = (cwd: string, ...args: string[]) =>
+  sh("npx", ["tensorlaws", "verify", ...args], cwd);
 
-function softmax({ x }: { x: Tensor }): Tensor {
+const kernel = (
+  typed: boolean,
+  shift: boolean,
+) => `function softmax({ x }${typed ? ": { x: Tensor }): Tensor" : ")"} {
   const n = x.shape[x.shape.length - 1];
   const y = new Float32Array(x.data.length);
   for (let r = 0; r < y.length; r += n) {
@@ -42,9 +56,22 @@ function softmax({ x }: { x: Tensor }): Tensor {
   }
   return { shape: [...x.shape], data: y };
 }
+`;
 
-const backend: Backend = { name: "${shift ? "mine" : "naive"}", dtype: "float32", kernels: { softmax } };
+/** A softmax backend as TypeScript with `export default`, typed against the shipped types. */
+const softmax = (name: string, shift = true) => `import type { Backend, Tensor } from "tensorlaws";
+
+${kernel(true, shift)}
+const backend: Backend = { name: "${name}", dtype: "float32", kernels: { softmax } };
 export default backend;
+`;
+/** The same in plain JavaScript: CommonJS's module.exports. */
+const softmaxCjs = (name: string) =>
+  `"use strict";\n${kernel(false, true)}\nmodule.exports = { name: "${name}", dtype: "float32", kernels: { softmax } };\n`;
+/** An ES module that uses the package at run time: cpu32's softmax under its own name. */
+const cpu32Mjs = (name: string) => `import { cpu32 } from "tensorlaws";
+
+export default { name: "${name}", dtype: "float32", kernels: { softmax: cpu32.kernels.softmax } };
 `;
 
 beforeAll(() => {
@@ -58,23 +85,72 @@ beforeAll(() => {
   );
   // --prefer-offline: the cache when it has the package, the registry for what it lacks.
   const install = ["install", "--prefer-offline", "--no-audit", "--no-fund", "-D", join(dir, tgz)];
-  const r = sh("npm", install, project);
+  const r = sh("npm", install, project, 240_000);
   if (r.code !== 0) throw new Error(`npm install of the tarball failed:\n${r.out}`);
-  writeFileSync(join(project, "adapter.ts"), softmax(true));
-  writeFileSync(join(project, "naive.ts"), softmax(false));
-}, 60_000);
+  writeFileSync(join(project, "adapter.ts"), softmax("mine"));
+  writeFileSync(join(project, "naive.ts"), softmax("naive", false));
+  writeFileSync(join(project, "module.mts"), softmax("esm-mts"));
+  writeFileSync(join(project, "module.mjs"), cpu32Mjs("esm-mjs"));
+
+  // `npm init -y`: npm 11 writes "type": "commonjs", older npm no "type" at all (CommonJS too).
+  mkdirSync(commonjs);
+  const init = sh("npm", ["init", "-y"], commonjs);
+  if (init.code !== 0) throw new Error(`npm init -y failed:\n${init.out}`);
+  symlinkSync(join(project, "node_modules"), join(commonjs, "node_modules"), "dir");
+  writeFileSync(join(commonjs, "backend.js"), softmaxCjs("cjs-js"));
+  writeFileSync(join(commonjs, "backend.ts"), softmax("cjs-ts"));
+  writeFileSync(join(commonjs, "backend.mts"), softmax("cjs-mts"));
+
+  mkdirSync(bare);
+  symlinkSync(join(project, "node_modules"), join(bare, "node_modules"), "dir");
+  writeFileSync(join(bare, "backend.js"), softmaxCjs("bare-js"));
+  writeFileSync(join(bare, "backend.ts"), softmax("bare-ts"));
+  writeFileSync(join(bare, "backend.mjs"), cpu32Mjs("bare-mjs"));
+}, 300_000);
 
 describe("the packed package in a user's project", () => {
+  // Every verify run starts Node, tsx and the laws afresh (seconds each): one run per project,
+  // several modules in it, and the tests read their parts of its output.
+  let inModuleProject: ReturnType<typeof sh> | undefined;
+  const moduleProject = () =>
+    (inModuleProject ??= verify(
+      project,
+      "./adapter.ts",
+      "./naive.ts",
+      "./module.mts",
+      "./module.mjs",
+      "--laws",
+      "B1,B2",
+    ));
+
   test("npx tensorlaws verify passes a correct softmax adapter written in TypeScript", () => {
-    const r = sh("npx", ["tensorlaws", "verify", "./adapter.ts", "--laws", "B1,B2"], project);
-    expect(r.out).toContain("mine: 2 passed, 0 failed");
+    expect(moduleProject().out).toContain("mine: 2 passed, 0 failed");
+  });
+
+  test("npx tensorlaws verify fails a softmax that overflows, naming the law, and exits 1", () => {
+    const r = moduleProject();
+    expect(r.out).toContain("✗ B1 on naive:");
+    expect(r.code).toBe(1);
+  });
+
+  test('in a "type": "module" project, a .mts module and a .mjs module that imports the package pass', () => {
+    const r = moduleProject();
+    expect(r.out).toContain("esm-mts: 2 passed, 0 failed");
+    expect(r.out).toContain("esm-mjs: 2 passed, 0 failed");
+  });
+
+  test("in a project made by npm init -y (CommonJS), a CommonJS .js module, a .ts and a .mts module pass", () => {
+    const r = verify(commonjs, "./backend.js", "./backend.ts", "./backend.mts", "--laws", "B2");
+    for (const name of ["cjs-js", "cjs-ts", "cjs-mts"])
+      expect(r.out).toContain(`${name}: 1 passed, 0 failed`);
     expect(r.code).toBe(0);
   });
 
-  test("npx tensorlaws verify fails a softmax that overflows, naming the law", () => {
-    const r = sh("npx", ["tensorlaws", "verify", "./naive.ts", "--laws", "B1,B2"], project);
-    expect(r.out).toContain("✗ B1 on naive:");
-    expect(r.code).toBe(1);
+  test("in a folder with no package.json, a CommonJS .js module, a .ts and a .mjs module pass", () => {
+    const r = verify(bare, "./backend.js", "./backend.ts", "./backend.mjs", "--laws", "B2");
+    for (const name of ["bare-js", "bare-ts", "bare-mjs"])
+      expect(r.out).toContain(`${name}: 1 passed, 0 failed`);
+    expect(r.code).toBe(0);
   });
 
   test("the shipped types check an adapter under the user's own compiler settings", () => {
