@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The package's command. The sources (and a user's backend module) are TypeScript: tsx's loader
-// runs them without a build step.
+// The package's command. Its sources are TypeScript: tsx's loader runs them without a build step.
+// A user's backend module is loaded apart from them, by tsx's scoped import (loadBackend in
+// src/verify/backends.ts), in whatever module system its own package gives it.
 import { register } from "tsx/esm/api";
 
 register();
