@@ -1,0 +1,106 @@
+/**
+ * End to end: `tensorlaws serve`'s page in headless Chromium on SwiftShader. The naive softmax
+ * example shader fails law B1 on the page, with its counterexample; our own WebGPU backend passes;
+ * the JSON report downloads and meets the schema; nothing is fetched from the network.
+ */
+import { readFileSync } from "node:fs";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Browser, Page } from "playwright";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { reportProblems } from "../report/schema.ts";
+import { startServer } from "../serve.ts";
+import { launchChromium } from "../test-support.ts";
+
+let server: Server;
+let browser: Browser;
+let url = "";
+const problems: string[] = [];
+
+beforeAll(async () => {
+  server = await startServer(0);
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  browser = await launchChromium();
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+async function open(): Promise<Page> {
+  const page = await browser.newPage({
+    viewport: { width: 1280, height: 900 },
+    acceptDownloads: true,
+  });
+  page.on("console", (m) => {
+    if (m.type() === "error") problems.push(`console: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => problems.push(`uncaught: ${e.message}`));
+  page.on("request", (r) => {
+    if (!r.url().startsWith(url)) problems.push(`request to ${r.url()}`);
+  });
+  await page.goto(url);
+  await page.waitForFunction(
+    () => !document.getElementById("adapter")?.textContent?.startsWith("Looking"),
+  );
+  return page;
+}
+
+async function runLaws(page: Page, laws: string): Promise<string> {
+  await page.fill("#laws", laws);
+  await page.fill("#runs", "10");
+  await page.click("#run");
+  await page.waitForFunction(
+    () => /^(passed|FAILED|error)/.test(document.getElementById("status")?.textContent ?? ""),
+    null,
+    { timeout: 120_000 },
+  );
+  return (await page.textContent("#status")) ?? "";
+}
+
+describe("the page of tensorlaws serve, in headless Chromium", () => {
+  it("finds the browser's WebGPU adapter", async () => {
+    const page = await open();
+    expect(await page.textContent("#adapter")).toMatch(/^WebGPU adapter: /);
+    await page.close();
+  }, 60_000);
+
+  it("fails law B1 for the naive softmax example shader, showing the counterexample and the replay", async () => {
+    const page = await open();
+    await page.click('button[data-example="softmax-naive"]');
+    expect(await page.inputValue("#source")).toContain("without subtracting the row max");
+    const status = await runLaws(page, "B1,B5a");
+    expect(status).toMatch(/^FAILED: .*[1-9]\d* failed/);
+    const failures = (await page.textContent("table.verdicts")) ?? "";
+    expect(failures).toContain("B1");
+    expect(failures).toMatch(/softmax entry \d+ is NaN/);
+    expect(failures).toContain("counterexample (shrunk");
+    expect(failures).toContain("npx tensorlaws verify --wgsl softmax=softmax.wgsl --laws B1");
+    const shot = await page.screenshot({ fullPage: false });
+    expect(shot.length).toBeGreaterThan(20_000);
+    if (process.env.TENSORLAWS_SCREENSHOTS) {
+      await page.screenshot({ path: `${process.env.TENSORLAWS_SCREENSHOTS}/page.png` });
+    }
+
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download")]);
+    const report = JSON.parse(readFileSync((await download.path()) ?? "", "utf8"));
+    expect(reportProblems(report)).toEqual([]);
+    const b1 = report.backends[0].results.find((r: { id: string }) => r.id === "B1");
+    expect(b1.status).toBe("failed");
+    await page.close();
+  }, 180_000);
+
+  it("passes the same laws with tensorlaws' own WebGPU backend on navigator.gpu", async () => {
+    const page = await open();
+    expect(await page.isChecked("#kernel-builtin")).toBe(true);
+    expect(await runLaws(page, "B1,B5a,I4.softmax")).toBe(
+      "passed: 3 passed, 0 failed, 0 not implemented, 0 not applicable",
+    );
+    await page.close();
+  }, 180_000);
+
+  it("logs no error and fetches nothing from anywhere but the page's own server", () => {
+    expect(problems).toEqual([]);
+  });
+});
