@@ -34,7 +34,25 @@ export default defineConfig({
   plugins: [goldensWithoutFs],
   // Dawn's Node binding is a native addon the page never loads (createWebGpuBackend takes
   // navigator.gpu there); keep Vite from trying to bundle it.
-  optimizeDeps: { exclude: ["webgpu"] },
+  // The laws' npm dependencies, pre-bundled up front: found one by one during the run, each
+  // discovery reloads the page mid-test.
+  optimizeDeps: {
+    exclude: ["webgpu"],
+    include: [
+      "@stdlib/math-base-special-betainc",
+      "@stdlib/math-base-special-erf",
+      "@stdlib/math-base-special-erfc",
+      "@stdlib/math-base-special-gammainc",
+      "@stdlib/math-base-special-gammaln",
+      "@stdlib/stats-base-dists-beta-quantile",
+      "@stdlib/stats-base-dists-binomial-quantile",
+      "@stdlib/stats-base-dists-chisquare-quantile",
+      "@stdlib/stats-base-dists-normal-cdf",
+      "@stdlib/stats-base-dists-normal-quantile",
+      "@stdlib/stats-base-dists-t-cdf",
+      "fast-check",
+    ],
+  },
   test: {
     include: ["properties/**/*.browser.ts"],
     testTimeout: 120_000,
