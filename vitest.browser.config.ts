@@ -55,7 +55,8 @@ export default defineConfig({
   },
   test: {
     include: ["properties/**/*.browser.ts"],
-    testTimeout: 120_000,
+    // As the Node suite (properties/describe-laws.ts): the large-size laws take minutes on SwiftShader.
+    testTimeout: 180_000,
     provide: {
       runs: env.TENSORLAWS_RUNS ? Number(env.TENSORLAWS_RUNS) : 100,
       seed: env.TENSORLAWS_SEED ? Number(env.TENSORLAWS_SEED) : 20261122,
