@@ -8,6 +8,7 @@
  * kernels write what they are doing (phase, op, a counter) into shared memory, and a watchdog
  * thread reports it on a pipe (fd 4) every few milliseconds whatever the main thread does.
  */
+import { writeSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import { allLaws } from "../../properties/index.ts";
 import type { Backend, Kernels } from "../engine/contract.ts";
@@ -25,7 +26,8 @@ import {
 import { runOneLaw, StrayErrors } from "./verify.ts";
 
 const state = new Int32Array(new SharedArrayBuffer(12));
-/** Records what the main thread does now; every change bumps the counter the watchdog watches. */
+/** Records what the main thread does now (and the op it runs, or ran last); every change bumps
+ * the counter the watchdog watches. */
 function enter(phase: Phase, op = 0): void {
   Atomics.store(state, 1, phase);
   Atomics.store(state, 2, op);
@@ -44,6 +46,17 @@ setInterval(() => {
   { eval: true, workerData: { sab: state.buffer, fd: STATE_FD } },
 );
 watchdog.unref();
+
+// On the way out (process.exit in a kernel, above all), say once more where the main thread
+// was: the watchdog's last line may be older than the exit.
+process.on("exit", () => {
+  try {
+    writeSync(
+      STATE_FD,
+      `${Atomics.load(state, 0)} ${Atomics.load(state, 1)} ${Atomics.load(state, 2)}\n`,
+    );
+  } catch {}
+});
 
 const send = (m: ChildMessage) => process.send?.(m);
 // The channel is the child's reason to live: without the supervisor there is nothing to do.
@@ -69,7 +82,7 @@ function marked(b: Backend, timeoutMs: number): Backend {
       try {
         r = k(inputs, attrs);
       } catch (e) {
-        enter(Phase.Law);
+        enter(Phase.Law, index);
         throw e;
       }
       let then: unknown;
@@ -79,23 +92,23 @@ function marked(b: Backend, timeoutMs: number): Backend {
             ? (r as { then?: unknown })?.then
             : undefined;
       } catch (e) {
-        enter(Phase.Law);
+        enter(Phase.Law, index);
         throw e;
       }
       if (typeof then !== "function") {
-        enter(Phase.Law);
+        enter(Phase.Law, index);
         return r;
       }
       // Asynchronous: the kernel is running until it settles or its time is up (call.ts gives
       // up at the same moment); a loop after an await keeps the phase, and the supervisor sees it.
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
-          enter(Phase.Law);
+          enter(Phase.Law, index);
           reject(new KernelContractError(op, b.name, `did not return within ${timeoutMs} ms`));
         }, timeoutMs);
         const done = (settle: (v: unknown) => void) => (v: unknown) => {
           clearTimeout(timer);
-          enter(Phase.Law);
+          enter(Phase.Law, index);
           settle(v);
         };
         try {
@@ -210,4 +223,6 @@ process.on("message", (m: ParentMessage) => {
   queue = queue.then(() => handle(m));
 });
 enter(Phase.Idle);
-send({ t: "ready" });
+// Only once the watchdog runs may the module's code: a loop at import must not keep it from
+// starting.
+watchdog.once("online", () => send({ t: "ready" }));

@@ -288,7 +288,8 @@ class Probe {
     const live: Live = {
       child,
       exited: new Promise((resolve) => {
-        child.on("exit", (code, signal) => {
+        // "close", not "exit": the state lines the child wrote last (on its way out) are read by then.
+        child.on("close", (code, signal) => {
           resolve(
             signal ? `was killed by signal ${signal}` : `exited with code ${code ?? "unknown"}`,
           );
@@ -338,7 +339,7 @@ class Probe {
     } else {
       const deadline =
         this.phase === Phase.Load
-          ? Math.max(t, 5000) + this.grace
+          ? t + this.grace
           : this.phase === Phase.Reference
             ? Math.max(60_000, 2 * t)
             : this.phase === Phase.Idle
@@ -357,7 +358,7 @@ class Probe {
       }
     }
     if (reason) {
-      live.stopped = `${reason}${this.law ? `, while law ${this.law} ran` : ""} (the run went on in a fresh process)`;
+      live.stopped = `${reason}${this.law ? `, while law ${this.law} ran (the run went on in a fresh process)` : ""}`;
       live.child.kill("SIGKILL");
     }
   }

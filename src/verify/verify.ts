@@ -179,18 +179,31 @@ export async function verify(
   signal?.addEventListener("abort", stopIsolated);
   try {
     for (const t of targets) {
-      if (signal?.aborted) break;
       const target: Target = isIsolated(t) ? { backend: t.session.backend, args: t.args } : t;
       const backendStart = performance.now();
       const results: LawReport[] = [];
       const backend =
         !isIsolated(t) && t.guardSync ? guardSync(t.backend, timeoutMs) : target.backend;
       for (const law of laws) {
-        if (signal?.aborted) break;
-        const result = isIsolated(t)
-          ? await t.session.runLaw(law, { seed, numRuns, path: options.path, timeoutMs })
-          : await runOneLaw(law, backend, run, stray);
-        if (signal?.aborted) break;
+        // Cut short: every law not run, or interrupted, is reported as not run (failed), so
+        // that every writer still sees one result per law and backend, and none reads a pass.
+        const result = signal?.aborted
+          ? notRun(law, target.backend, signal.reason, seed)
+          : isIsolated(t)
+            ? await t.session.runLaw(law, { seed, numRuns, path: options.path, timeoutMs })
+            : await runOneLaw(law, backend, run, stray);
+        if (signal?.aborted) {
+          results.push(
+            lawReport(
+              notRun(law, target.backend, signal.reason, seed),
+              target,
+              options,
+              seed,
+              numRuns,
+            ),
+          );
+          continue;
+        }
         results.push(lawReport(result, target, options, seed, numRuns));
         done++;
         options.onProgress?.({
@@ -278,6 +291,19 @@ function guardSync(backend: Backend, timeoutMs: number): Backend {
   }
   // Everything else (name, dtype, rng, tolerances, getters) is read through the prototype.
   return Object.create(backend, { kernels: { value: kernels, enumerable: true } }) as Backend;
+}
+
+/** The result of a law a cut-short run never ran. */
+function notRun(law: Law, backend: Backend, reason: unknown, seed: number): LawResult {
+  const detail = `not run: the run was cut short (${String(reason ?? "aborted")})`;
+  return {
+    law,
+    backend: backend.name,
+    status: "failed",
+    message: detail,
+    failure: { kind: "error", detail, replay: { seed } },
+    ms: 0,
+  };
 }
 
 /** A law that calls no op (a fact of mathematics) says nothing about the backend. */
