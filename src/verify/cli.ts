@@ -7,6 +7,7 @@
  * 2 bad usage (unknown option, missing module, a default export that is not a backend).
  */
 import { existsSync, statSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { Backend, OpName } from "../engine/contract.ts";
@@ -277,17 +278,24 @@ async function targetsOf(
       );
     add(m.backend, ["--mutant", name]);
   }
-  for (const path of positionals) {
+  // Code we did not write runs in supervised child processes, one per module, started together.
+  const opening = args.values["trust-kernels"]
+    ? []
+    : limited(positionals, availableParallelism(), (path) =>
+        ModuleSession.open(path, { timeoutMs }),
+      );
+  for (const o of opening) o.then((s) => sessions.push(s)).catch(() => {});
+  for (const [i, path] of positionals.entries()) {
     try {
       if (args.values["trust-kernels"]) add(await loadBackend(path), [path]);
       else {
-        // Code we did not write runs in a supervised child process of its own.
-        const session = await ModuleSession.open(path, { timeoutMs });
-        sessions.push(session);
+        const session = await opening[i];
         targets.push({ session, backend: session.backend, args: [path] });
       }
     } catch (e) {
       if (e instanceof BackendModuleError || e instanceof ModuleLoadError) {
+        // The others may still be starting: they must not outlive the usage error.
+        await Promise.allSettled(opening);
         throw new UsageError(e.message);
       }
       throw e;
@@ -303,6 +311,22 @@ async function targetsOf(
 
 /** How long a backend's dispose() may take at the end of a run. */
 const DISPOSE_MS = 10_000;
+
+/** `f` of each item, at most `n` at a time (starting processes: more than cores only thrash). */
+function limited<T, R>(items: readonly T[], n: number, f: (item: T) => Promise<R>): Promise<R>[] {
+  let running = 0;
+  const queue: (() => void)[] = [];
+  return items.map(async (item) => {
+    if (running >= n) await new Promise<void>((go) => queue.push(go));
+    running++;
+    try {
+      return await f(item);
+    } finally {
+      running--;
+      queue.shift()?.();
+    }
+  });
+}
 
 /** Thrown when the kernel under test itself is broken before any law ran (exit 1, not 2). */
 class BrokenKernelError extends Error {}
