@@ -7,7 +7,7 @@
  * module, forking a child, writing the ledger): esbuild gets stand-ins that do the little the
  * page needs (the package version, the pasted shader) and throw otherwise.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Plugin } from "esbuild";
@@ -91,6 +91,8 @@ function browserPlugin(version: string): Plugin {
 
 function examples(): Record<string, string> {
   const dir = join(root, "examples");
+  // A package installed without examples/ still serves the page, with nothing to load.
+  if (!existsSync(dir)) return {};
   return Object.fromEntries(
     readdirSync(dir)
       .filter((f) => f.endsWith(".wgsl"))
