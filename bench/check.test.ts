@@ -4,7 +4,7 @@
  * deliberately slowed kernel is flagged, the same kernel is not. Nothing here is timed except
  * the last test, which only asserts that a kernel made 3× slower is caught.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
@@ -12,6 +12,7 @@ import type { Backend } from "../src/engine/contract.ts";
 import { cpu32 } from "../src/engine/cpu/index.ts";
 import { InvalidArgumentError } from "../src/engine/errors.ts";
 import { normalCdf } from "../src/harness/stats.ts";
+import { addWorktree, pairedRun, repoRoot, resolveRef } from "./against.ts";
 import { benchCases, generator } from "./cases.ts";
 import { compareResults, machineDrift } from "./compare.ts";
 import { kernelMs, targetTable } from "./report.ts";
@@ -292,6 +293,52 @@ test("the checker flags a real kernel made 3× slower, measured through the benc
   const v = verdict(before, after);
   expect(v.medianRatio).toBeGreaterThan(SLOWDOWN);
   expect(v.status).toBe("regression");
+});
+
+// The check without a baseline, as on a machine that has none: a worktree of HEAD whose cpu32
+// softmax is slowed 3× (the branch under test), timed against this tree in one run through
+// `bench:check --against`'s own code. Small case, few samples: a few seconds.
+test("bench:check --against times a reference tree and a tree with a kernel slowed 3× in one run, and flags that kernel alone", async () => {
+  const slowed = addWorktree("HEAD");
+  try {
+    appendFileSync(
+      join(slowed.dir, "src", "engine", "cpu", "index.ts"),
+      `
+// Deliberately slowed by bench/check.test.ts: cpu32's softmax computed three times per call.
+const slowedSoftmax = cpu32.kernels.softmax!;
+cpu32.kernels.softmax = async (inputs, attrs) => {
+  await slowedSoftmax(inputs, attrs);
+  await slowedSoftmax(inputs, attrs);
+  return slowedSoftmax(inputs, attrs);
+};
+`,
+    );
+    const { ref, current } = await pairedRun({
+      refDir: repoRoot,
+      currentDir: slowed.dir,
+      full: false,
+      timeMs: 30,
+      minSamples: 8,
+      rounds: 2,
+      filter: /^softmax\(\[128, 1000\]\)$/,
+      backends: ["cpu32", "cpu"],
+    });
+    const rows = new Map(compareResults(ref, current).map((r) => [r.id, r]));
+    const hit = rows.get("cpu32 softmax([128, 1000])");
+    expect(hit?.status).toBe("regression");
+    expect(hit?.verdict?.medianRatio).toBeGreaterThan(2);
+    // The same case on the float64 backend, untouched, is never more than a little off.
+    expect(rows.get("cpu softmax([128, 1000])")?.verdict?.medianRatio).toBeLessThan(2);
+  } finally {
+    slowed.remove();
+  }
+});
+
+test("REF defaults to where this branch left main, and names a commit", () => {
+  const { ref, sha } = resolveRef();
+  expect(sha).toMatch(/^[0-9a-f]{40}$/);
+  expect(ref).toMatch(/^merge-base\(HEAD, (origin\/)?main\)$|^HEAD$/);
+  expect(resolveRef("HEAD").sha).toMatch(/^[0-9a-f]{40}$/);
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -145,7 +145,9 @@ export function comparisonReport(rows: readonly Comparison[], speed = 1, runSd =
   const count = (s: Comparison["status"]) => rows.filter((r) => r.status === s).length;
   const lines = [
     `rule: regression when > ${((SLOWDOWN - 1) * 100).toFixed(0)} % slower by median and by mean, with Welch one-sided p < ${P_MAX}${runSd ? `, the between-run spread ${(100 * runSd).toFixed(1)} % of this machine included` : ""}`,
-    `machine speed from the TensorFlow.js control series: now ${speed.toFixed(3)}× the baseline's times (divided out of ours)`,
+    rows.some((r) => r.control)
+      ? `machine speed from the TensorFlow.js control series: now ${speed.toFixed(3)}× the baseline's times (divided out of ours)`
+      : "no TensorFlow.js control series: nothing divided out of ours",
     `${regressed(rows).length} regressions of ours (${rows.filter((r) => r.control && r.status === "regression").length} more among the controls), ${count("improvement")} improvements, ${count("unchanged")} unchanged, ${count("new")} new, ${count("missing")} missing`,
   ];
   const drift = machineDrift(rows);

@@ -1,13 +1,17 @@
 /**
  * `npm run bench`: runs the suite, prints the tables, writes bench/results/<key>.json.
  * `npm run bench:check`: the same run (with the baseline's options), then compares it with
- * bench/baselines/<key>.json; exits 1 on a regression, 2 when there is no baseline.
+ * bench/baselines/<key>.json; exits 1 on a regression. Where this machine has no baseline, or
+ * with --against REF, it times REF (default: the merge base of HEAD with main, checked out in a
+ * temporary worktree) and the working tree in the same run instead (bench/against.ts).
  *
  * Flags: --full (real-GPU sizes; or BENCH_FULL=1), --filter REGEX (case names), --backends
  * cpu,cpu32,webgpu,tfjs-cpu,tfjs-webgpu, --time MS and --samples N (per case), --max-case MS
  * (slower calls get fewer samples), --deadline S (start no case after S seconds), --no-laws,
  * --calibrate FILE (store in this machine's baseline the between-run spread of FILE, a second
- * run of the same code), --confirm (internal: the re-measurement of flagged series in a fresh
+ * run of the same code), --against REF (with --check: compare with REF timed in this run, not
+ * with a baseline), --rounds N (with --against: REF and the working tree alternate N times per
+ * case; default 4), --confirm (internal: the re-measurement of flagged series in a fresh
  * process), --out FILE.json or DIR (or BENCH_RESULTS_DIR), --baselines DIR (or
  * BENCH_BASELINES_DIR),
  * --baseline (also store the run as this machine's baseline), --results FILE (print that
@@ -22,6 +26,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { addWorktree, OUR_BACKENDS, pairedRun, repoRoot, resolveRef } from "./against.ts";
 import {
   calibrate,
   compareResults,
@@ -64,6 +69,8 @@ const { values: args } = parseArgs({
     results: { type: "string" },
     calibrate: { type: "string" },
     confirm: { type: "boolean", default: false },
+    against: { type: "string" },
+    rounds: { type: "string" },
   },
 });
 
@@ -125,9 +132,14 @@ async function check(): Promise<number> {
     current = readResults(args.results);
   } else {
     // Run with the options the baseline was recorded with, when it exists already.
-    const path = baselinePath(await currentKey(), baselines);
+    const key = await currentKey();
+    const path = baselinePath(key, baselines);
     baseline = existsSync(path) ? readResults(path) : undefined;
-    current = await run(baseline?.options ?? defaultOptions);
+    if (args.against !== undefined || !baseline) {
+      if (!baseline) console.log(`bench:check: no baseline for ${key} at ${path}`);
+      return checkAgainst(args.against || undefined);
+    }
+    current = await run(baseline.options);
   }
   const path = baselinePath(current.key, baselines);
   baseline ??= existsSync(path) ? readResults(path) : undefined;
@@ -163,7 +175,7 @@ const escapeRegExp = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
  * flagged twice about as rarely as α², while a kernel that really got slower is flagged again.
  * Only the series flagged in both runs fail the check.
  */
-function confirm(ids: string[]): number {
+function confirm(ids: string[], against?: { sha: string; dir: string }): number {
   const laws = ids.some((id) => id.endsWith("[ms per case]"));
   const names = new Set(
     ids
@@ -182,15 +194,85 @@ function confirm(ids: string[]): number {
       : ["--filter", "^$"]),
     ...(laws ? [] : ["--no-laws"]),
     ...(args.baselines ? ["--baselines", args.baselines] : []),
+    ...(against
+      ? [
+          "--against",
+          against.sha,
+          ...(args.backends ? ["--backends", args.backends] : []),
+          ...(args.full ? ["--full"] : []),
+          ...(args.time ? ["--time", args.time] : []),
+          ...(args.samples ? ["--samples", args.samples] : []),
+          ...(args.rounds ? ["--rounds", args.rounds] : []),
+        ]
+      : []),
   ];
   console.log(
     `\n${ids.length} series flagged: measuring them again in a fresh process to confirm\n`,
   );
   const child = spawnSync(process.execPath, again, {
     stdio: "inherit",
-    env: { ...process.env, BENCH_CONFIRM_IDS: JSON.stringify(ids) },
+    env: {
+      ...process.env,
+      BENCH_CONFIRM_IDS: JSON.stringify(ids),
+      // The confirming run times the same REF tree: no second checkout.
+      ...(against && { BENCH_AGAINST_DIR: against.dir }),
+    },
   });
   return child.status === 0 ? 0 : 1;
+}
+
+/**
+ * The check without a stored baseline: REF and the working tree timed in this run, interleaved
+ * case by case (bench/against.ts), REF's series in the baseline's place. Flagged series are
+ * measured again, the same way, in a fresh process.
+ */
+async function checkAgainst(refArg: string | undefined): Promise<number> {
+  const { ref, sha } = resolveRef(refArg);
+  const reuse = process.env.BENCH_AGAINST_DIR;
+  const tree = reuse ? undefined : addWorktree(sha);
+  const dir = reuse ?? tree!.dir;
+  try {
+    const wanted = backends?.filter((b) => (OUR_BACKENDS as readonly string[]).includes(b));
+    console.log(
+      `bench:check against ${ref} (${sha.slice(0, 12)}), checked out in ${dir}: it and the working tree timed in this run, case by case`,
+    );
+    const paired = await pairedRun({
+      refDir: dir,
+      currentDir: repoRoot,
+      full: args.full,
+      timeMs: positive("--time", args.time) ?? defaultOptions.timeMs,
+      minSamples: Math.round(positive("--samples", args.samples) ?? defaultOptions.minSamples),
+      maxCaseMs: positive("--max-case", args["max-case"]),
+      rounds: Math.round(positive("--rounds", args.rounds) ?? 4),
+      filter: args.filter ? new RegExp(args.filter) : undefined,
+      backends: wanted?.length ? wanted : undefined,
+      log: (line) => console.log(line),
+    });
+    const out = outFor(paired.current.key);
+    writeResults(out, paired.current);
+    writeResults(out.replace(/\.json$/, `.ref-${sha.slice(0, 12)}.json`), paired.ref);
+    for (const s of [...paired.ref.skipped, ...paired.current.skipped])
+      console.log(`skipped: ${s.backend}: ${s.reason}`);
+    const rows = compareResults(paired.ref, paired.current);
+    console.log(
+      `\nbench:check against ${ref} (${sha.slice(0, 12)}), timed in the same run (${paired.current.wallSeconds?.toFixed(0)} s; results: ${out})\n${comparisonReport(rows)}`,
+    );
+    const flagged = args.confirm
+      ? new Set<string>(JSON.parse(process.env.BENCH_CONFIRM_IDS ?? "[]"))
+      : undefined;
+    const suspects = regressed(rows).filter((r) => !flagged || flagged.has(r.id));
+    if (suspects.length === 0) return 0;
+    if (args.confirm) {
+      console.log(`confirmed: ${suspects.map((r) => r.id).join(", ")}`);
+      return 1;
+    }
+    return confirm(
+      suspects.map((r) => r.id),
+      { sha, dir },
+    );
+  } finally {
+    tree?.remove();
+  }
 }
 
 /** Stores in this machine's baseline the between-run spread of a second, same-code run. */
