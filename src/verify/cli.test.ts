@@ -78,6 +78,21 @@ describe("usage", () => {
     [["--mutant", "no-such-mutant"], "no such known-bad kernel"],
     [["--wgsl", "softmax"], "expected OP=FILE"],
     [["--builtin", "cpu32", "--json", "/no/such/dir/r.json"], "its directory does not exist"],
+    [["--builtin", "cpu32", "--json", tmpdir()], "it is a directory"],
+    [
+      ["--builtin", "cpu32", "--json", "r.out", "--junit", "./r.out"],
+      "cannot write two reports to",
+    ],
+    [
+      ["--builtin", "cpu32", "--timeout", "2147483648"],
+      "--timeout needs an integer in [1, 2147483647]",
+    ],
+    [["--builtin", "cpu32", "--timeout", "1e3"], "--timeout needs an integer"],
+    [["--builtin", "cpu32", "--seed", "4294967296"], "fast-check seeds are 32-bit"],
+    [["--builtin", "cpu32", "--seed=-1"], "--seed needs an integer in [0, 4294967295]"],
+    [["--builtin", "cpu32", "--seed", "1.5"], "--seed needs an integer"],
+    [["--builtin", "cpu32", "--laws", ""], "--laws needs at least one name"],
+    [["--builtin", "cpu32", "--ops", " , "], "--ops needs at least one name"],
   ])("bad usage %j exits 2 with a clear message", async (args, message) => {
     const r = await run(args);
     expect(r.code).toBe(2);
@@ -229,7 +244,10 @@ describe("the installed command (a subprocess, as users run it)", () => {
       ["I4.neg", "mutated its input 'x'"],
       ["I4.silu", "did not return within 200 ms"],
       ["I4.gelu", "threw outside its returned value"],
-      ["I4.leaky_relu", "did not return within 200 ms (stopped in a synchronous loop)"],
+      [
+        "I4.leaky_relu",
+        "the kernel of leaky_relu did not return within 200 ms and blocked its process",
+      ],
     ];
     for (const [law, says] of attacks) {
       const l = byId.get(law);

@@ -11,6 +11,8 @@
  * in this process and a round trip per kernel call, several times slower.
  */
 import { type ChildProcess, fork } from "node:child_process";
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import type { Backend, Kernels, ToleranceOverrides } from "../engine/contract.ts";
@@ -163,6 +165,10 @@ export class ModuleSession {
 
   /** Starts a child and loads the module in it. Throws ModuleLoadError when it cannot. */
   static async open(path: string, options: IsolationOptions): Promise<ModuleSession> {
+    // Not worth a process.
+    if (!existsSync(resolve(path))) {
+      throw new ModuleLoadError(`${path}: no such file (${resolve(path)})`, true);
+    }
     const start = async (): Promise<{ live: Live; descriptor: Descriptor }> => {
       const probe = new Probe(options);
       const live = probe.spawn();
@@ -337,14 +343,16 @@ class Probe {
     } else if (silent > 2000 + t + this.grace) {
       reason = `the backend's process stopped answering altogether for ${Math.round(silent)} ms`;
     } else {
+      // Between kernel calls the law's own work runs (generating cases, comparing): a busy
+      // machine may slow it, so the margin is wider than a kernel's.
       const deadline =
-        this.phase === Phase.Load
+        this.phase === Phase.Load || this.phase === Phase.Kernel || this.phase === Phase.Dispose
           ? t + this.grace
           : this.phase === Phase.Reference
             ? Math.max(60_000, 2 * t)
             : this.phase === Phase.Idle
               ? Number.POSITIVE_INFINITY
-              : t + this.grace;
+              : t + Math.max(3000, t);
       if (stuck > deadline) {
         const name = OP_NAMES[this.op - 1];
         reason =
