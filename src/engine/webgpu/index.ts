@@ -12,7 +12,7 @@ import { matmulKernels } from "./matmul.ts";
 import { normKernels } from "./norm.ts";
 import { randomKernels } from "./random.ts";
 import { reductionKernels } from "./reductions.ts";
-import { GpuRuntime } from "./runtime.ts";
+import { GpuRuntime, yielding } from "./runtime.ts";
 import { softmaxKernels } from "./softmax.ts";
 
 export { GpuRuntime } from "./runtime.ts";
@@ -43,7 +43,9 @@ export interface AdapterInfo {
 export interface WebGpuBackend extends Backend {
   readonly adapterInfo: AdapterInfo;
   readonly runtime: GpuRuntime;
-  dispose(): void;
+  /** Refuses new calls, waits for the calls in flight (their readbacks above all), then
+   * destroys the device. Destroying it under a pending map crashed Dawn (SIGSEGV, SIGABRT). */
+  dispose(): Promise<void>;
 }
 
 /**
@@ -52,22 +54,69 @@ export interface WebGpuBackend extends Backend {
  */
 const tolerances: ToleranceOverrides = {};
 
-/** Kernels are guarded: an exception abandons the call's open batch so it cannot leak. */
-function guarded(rt: GpuRuntime, kernels: Kernels): Kernels {
+/** The kernel calls in flight, so that dispose() can wait for them. */
+class InFlight {
+  private count = 0;
+  private waiters: (() => void)[] = [];
+  /** Set by dispose(): later calls are refused. */
+  closed = false;
+  enter(): void {
+    this.count++;
+  }
+  leave(): void {
+    this.count--;
+    if (this.count === 0) for (const w of this.waiters.splice(0)) w();
+  }
+  /** Resolves once no call is in flight, or after `ms`: false then. */
+  idle(ms: number): Promise<boolean> {
+    if (this.count === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+}
+
+/** Kernels are guarded: an exception abandons the call's open batch so it cannot leak, and
+ * every call is counted until it settles. */
+function guarded(rt: GpuRuntime, kernels: Kernels, inFlight: InFlight): Kernels {
   const out: Record<string, unknown> = {};
   for (const [op, kernel] of Object.entries(kernels)) {
     const k = kernel as (inputs: unknown, attrs: unknown) => unknown;
     out[op] = async (inputs: unknown, attrs: unknown) => {
+      if (inFlight.closed) throw new Error(`${op}: the WebGPU backend was disposed`);
+      inFlight.enter();
       try {
         return await k(inputs, attrs);
       } catch (e) {
         rt.discard();
         throw e;
+      } finally {
+        inFlight.leave();
       }
     };
   }
   return out as Kernels;
 }
+
+/** Waits for `p` at most `ms` (and never longer keeps Node alive); ignores its failure. */
+async function within(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      p.catch(() => undefined),
+      new Promise((ok) => (timer = setTimeout(ok, ms))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** How long dispose() waits for calls in flight before destroying the device anyway. */
+const DISPOSE_WAIT_MS = 30_000;
 
 /**
  * Dawn's GPU object and its first adapter. The caller must keep `gpu` referenced while the device
@@ -108,7 +157,7 @@ export async function createWebGpuBackend(
         adapter: await options.gpu.requestAdapter({ powerPreference: options.powerPreference }),
       }
     : await nodeAdapter(options);
-  let gpu: GPU | undefined = found.gpu;
+  const held: { gpu?: GPU } = { gpu: found.gpu };
   const adapter = found.adapter;
   if (!adapter) return undefined;
   const limits = adapter.limits;
@@ -132,15 +181,21 @@ export async function createWebGpuBackend(
   };
   const rt = new GpuRuntime(device);
   if (options.subgroups !== false) await rt.probeSubgroups();
-  const kernels = guarded(rt, {
-    ...elementwiseKernels(rt),
-    ...reductionKernels(rt),
-    ...softmaxKernels(rt),
-    ...lossKernels(rt),
-    ...matmulKernels(rt),
-    ...randomKernels(rt),
-    ...normKernels(rt),
-  });
+  const inFlight = new InFlight();
+  const kernels = guarded(
+    rt,
+    {
+      ...elementwiseKernels(rt),
+      ...reductionKernels(rt),
+      ...softmaxKernels(rt),
+      ...lossKernels(rt),
+      ...matmulKernels(rt),
+      ...randomKernels(rt),
+      ...normKernels(rt),
+    },
+    inFlight,
+  );
+  let disposing: Promise<void> | undefined;
   return {
     name: options.name ?? "webgpu",
     dtype: "float32",
@@ -151,10 +206,19 @@ export async function createWebGpuBackend(
     adapterInfo,
     runtime: rt,
     dispose() {
-      if (!gpu) return;
-      rt.clear();
-      device.destroy();
-      gpu = undefined;
+      disposing ??= (async () => {
+        inFlight.closed = true;
+        await inFlight.idle(DISPOSE_WAIT_MS);
+        // Work submitted without a readback (none should be) finishes before the device goes.
+        await within(device.queue.onSubmittedWorkDone(), 2000);
+        rt.clear();
+        device.destroy();
+        // Dawn delivers the device-lost callback through the GPU object: keep it referenced
+        // until then (once collected, the next event poll crashes the process).
+        await within(yielding(device.lost), 2000);
+        held.gpu = undefined;
+      })();
+      return disposing;
     },
   };
 }
