@@ -21,7 +21,33 @@ export interface Verdict {
   why: string;
   /** What the failure message must show, so that a law failing for another reason is caught. */
   evidence: RegExp;
+  /** "contract" where tfjs throws instead of answering (default: a violated law). */
+  failure?: "violation" | "contract";
 }
+
+/** The size laws (I5, properties/sizes.laws.ts), measured with `npx tensorlaws verify
+ * adapters/tfjs-<kind>.ts --laws 'I5*'`: the same tfjs bugs as above at sizes and shapes the
+ * small laws do not reach, and two that only they reach. */
+const sizeVerdicts = (kind: TfjsKind): Verdict[] => [
+  {
+    lawId: "I5b",
+    verdict: "failed",
+    kind: "bug",
+    failure: "contract",
+    why: "The gradient of a broadcast operand over an empty output: tf.sum over a zero-length axis keeps the 0 (shape [0, 3], not [1, 3]), so reshaping it to the operand's shape throws.",
+    evidence: new RegExp(
+      `add_vjp: kernel of backend 'tfjs-${kind}' broke the contract: threw Error: The new shape`,
+    ),
+  },
+  { ...maxTies, lawId: "I5c" },
+  {
+    lawId: "I5e",
+    verdict: "failed",
+    kind: "bug",
+    why: "tf.losses.softmaxCrossEntropy's gradient is softmax − labels, right only when each row of labels sums to 1; for soft targets that are weights (Σt ≠ 1) the gradient of −Σ t·log_softmax is Σt·softmax − t.",
+    evidence: /cross_entropy_vjp vs float64 reference/,
+  },
+];
 
 const maxTies: Verdict = {
   lawId: "G1b",
@@ -154,4 +180,27 @@ const webgpu: readonly Verdict[] = [
 ];
 
 /** The expected failures of each kind; every other law passes. */
-export const tfjsVerdicts: Record<TfjsKind, readonly Verdict[]> = { cpu, webgpu };
+export const tfjsVerdicts: Record<TfjsKind, readonly Verdict[]> = {
+  cpu: [
+    ...cpu,
+    {
+      lawId: "I5a",
+      verdict: "failed",
+      kind: "bug",
+      why: "The I4.gelu bug where the size law meets it: tfjs-layers' x·Φ(x) is −∞·0 = NaN at x = −∞, placed at the tail of a tensor of 257.",
+      evidence: /gelu vs float64 reference.*actual NaN, expected 0/s,
+    },
+    ...sizeVerdicts("cpu"),
+  ],
+  webgpu: [
+    ...webgpu,
+    {
+      lawId: "I5a",
+      verdict: "failed",
+      kind: "bug",
+      why: "The I4a sigmoid bug where the size law meets it: sigmoid(NaN) is 0 on SwiftShader, a NaN placed at the tail of a tensor of 257.",
+      evidence: /sigmoid vs float64 reference.*expected NaN/s,
+    },
+    ...sizeVerdicts("webgpu"),
+  ],
+};

@@ -22,6 +22,16 @@ import { tfjsVerdicts } from "./tfjs-verdicts.ts";
 
 const QUICK_RUNS: Record<TfjsKind, number> = { cpu: 25, webgpu: 3 };
 
+/**
+ * The size laws cost minutes on tfjs here: tfjs-webgpu compiles a pipeline per program and shape
+ * (SwiftShader compiles slowly) and I5j hands tfjs-cpu 16.8 million elements per op. Their rows
+ * of the verdict table come from `npx tensorlaws verify adapters/tfjs-<kind>.ts --laws 'I5*'`
+ * instead (tfjs-cpu about 4 min, tfjs-webgpu about 15 min on the 2-core machine).
+ */
+function tooSlowHere(id: string, kind: TfjsKind): boolean {
+  return kind === "webgpu" ? id.startsWith("I5") : id === "I5j";
+}
+
 const env = envOptions(reference);
 
 // A live GPU device keeps Node running: dispose every backend even when a filter skipped its
@@ -64,7 +74,7 @@ for (const kind of ["cpu", "webgpu"] as const) {
       expect(contractOps.filter((op) => typeof backend.kernels[op] !== "function")).toEqual([]);
     });
 
-    for (const law of allLaws) {
+    for (const law of allLaws.filter((l) => !tooSlowHere(l.id, kind))) {
       const verdict = expected.get(law.id);
       const options: RunOptions = verdict
         ? env
@@ -82,9 +92,9 @@ for (const kind of ["cpu", "webgpu"] as const) {
           return;
         }
         expect(result.status, `${law.id} was expected to fail: ${verdict.why}`).toBe("failed");
-        expect(result.failure?.kind).toBe("violation");
+        expect(result.failure?.kind).toBe(verdict.failure ?? "violation");
         expect(result.message).toMatch(verdict.evidence);
-      }, 60_000);
+      }, 180_000);
     }
   });
 }

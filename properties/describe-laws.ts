@@ -25,7 +25,7 @@ export function describeLaws(backends: readonly Backend[]): void {
               }
               if (result.status === "not applicable") ctx.skip(`not applicable to ${backend.name}`);
               if (result.status === "failed") throw new Error(result.message);
-            }, 60_000);
+            }, 180_000);
           }
         });
       }

@@ -9,6 +9,7 @@ import { initLaws } from "./init.laws.ts";
 import { likelihoodLaws } from "./likelihood.laws.ts";
 import { normalizationLaws } from "./normalization.laws.ts";
 import { regularizationLaws } from "./regularization.laws.ts";
+import { sizeLaws } from "./sizes.laws.ts";
 import { softmaxLaws } from "./softmax.laws.ts";
 
 export const allLaws: readonly Law[] = [
@@ -21,5 +22,6 @@ export const allLaws: readonly Law[] = [
   ...backpropLaws,
   ...regularizationLaws,
   ...engineLaws,
+  ...sizeLaws,
   ...goldenLaws,
 ];

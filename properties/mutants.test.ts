@@ -24,7 +24,7 @@ describe("every known-bad kernel is rejected", () => {
         if (!law) return;
         const result = await runLaw(law, m.backend, options);
         expect(result.status, `law ${id} should reject ${m.backend.name}`).toBe("failed");
-      }, 60_000);
+      }, 180_000);
     }
   }
 });

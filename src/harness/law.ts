@@ -55,6 +55,8 @@ export interface Law {
   /** Restricts the law to some backends (e.g. mask equality needs Philox). */
   appliesTo?: (backend: Backend) => boolean;
   statistical?: Statistical;
+  /** At most this many property cases: laws of large tensors run fewer than the default. */
+  runs?: number;
   check(ctx: LawContext): Promise<void>;
 }
 
@@ -112,6 +114,8 @@ export class LawContext {
   /** Per op, the share of its budget each call compared with the reference used (budgetShare):
    * how close to failing the kernel came, for the HTML report's plots. */
   readonly budgetUse = new Map<string, number[]>();
+  /** Per op, the largest and the shapes of what this law handed the backend (`--sizes`). */
+  readonly reach = new Map<string, Reach>();
   constructor(
     readonly law: Law,
     readonly backend: Backend,
@@ -119,7 +123,7 @@ export class LawContext {
   ) {
     this.dtype = backend.dtype;
     this.u = unitRoundoff(backend.dtype);
-    this.numRuns = options.numRuns ?? 100;
+    this.numRuns = Math.min(options.numRuns ?? 100, law.runs ?? Number.POSITIVE_INFINITY);
     this.seed = options.seed ?? 20261122;
   }
 
@@ -130,6 +134,7 @@ export class LawContext {
 
   /** Runs an op on the backend under test (validated, contract-checked). */
   async call<O extends OpName>(op: O, inputs: Inputs<O>, attrs: Attrs<O>): Promise<Output<O>> {
+    recordReach(this.reach, op, inputs, attrs);
     try {
       return await call(this.backend, op, inputs, attrs, { timeoutMs: this.options.timeoutMs });
     } catch (e) {
@@ -349,6 +354,44 @@ export interface LawResult {
   /** Per op, the share of its budget each call compared with the reference used (see
    * budgetShare; absent when the law compared no op within its budget). */
   budgetUse?: Record<string, number[]>;
+  /** Per op the law called: the largest input and the ranks it reached. */
+  reach?: Record<string, Reach>;
+}
+
+/** How far a law took an op: its largest input tensor, the ranks seen, and whether any input
+ * was empty. Measured on the calls the law made, so a report can show where each law reaches. */
+export interface Reach {
+  calls: number;
+  maxElements: number;
+  maxShape: number[];
+  ranks: number[];
+  empty: boolean;
+}
+
+function recordReach(reach: Map<string, Reach>, op: string, inputs: unknown, attrs: unknown): void {
+  let r = reach.get(op);
+  if (!r) {
+    r = { calls: 0, maxElements: 0, maxShape: [], ranks: [], empty: false };
+    reach.set(op, r);
+  }
+  r.calls++;
+  if (typeof inputs !== "object" || inputs === null) return;
+  // An initialiser has no input tensor: what it reaches is the shape it is asked for.
+  const shape = (attrs as { shape?: unknown } | null)?.shape;
+  const sized = Array.isArray(shape)
+    ? [{ shape, data: { length: shape.reduce((p, d) => p * d, 1) } }]
+    : [];
+  for (const v of [...Object.values(inputs), ...sized]) {
+    const t = v as { shape?: unknown; data?: { length?: unknown } } | null;
+    if (!t || !Array.isArray(t.shape) || typeof t.data?.length !== "number") continue;
+    const n = t.data.length;
+    if (n > r.maxElements) {
+      r.maxElements = n;
+      r.maxShape = [...(t.shape as number[])];
+    }
+    if (!r.ranks.includes(t.shape.length)) r.ranks.push(t.shape.length);
+    if (n === 0) r.empty = true;
+  }
 }
 
 export function missingOps(law: Law, backend: Backend): OpName[] {
@@ -369,8 +412,10 @@ export async function runLaw(law: Law, backend: Backend, options: RunOptions): P
   const missing = missingOps(law, backend);
   if (missing.length > 0) return done("not implemented", { missing });
   const ctx = new LawContext(law, backend, options);
-  const budgetUse = () =>
-    ctx.budgetUse.size > 0 ? { budgetUse: Object.fromEntries(ctx.budgetUse) } : {};
+  const budgetUse = () => ({
+    ...(ctx.budgetUse.size > 0 ? { budgetUse: Object.fromEntries(ctx.budgetUse) } : {}),
+    ...(ctx.reach.size > 0 ? { reach: Object.fromEntries(ctx.reach) } : {}),
+  });
   try {
     await law.check(ctx);
     return done("passed", budgetUse());

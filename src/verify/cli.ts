@@ -26,6 +26,7 @@ import { junitReport } from "./report/junit.ts";
 import { markdownReport } from "./report/markdown.ts";
 import type { Report } from "./report/schema.ts";
 import { terminalReport } from "./report/terminal.ts";
+import { lawReach, sizesTable } from "./sizes.ts";
 import {
   contractOps,
   DEFAULT_RUNS,
@@ -81,6 +82,8 @@ Reports (the terminal summary always prints):
 Other:
   --list                    the catalogue of laws (Markdown table); filters apply
   --mutants                 the known-bad kernels and the laws that reject them
+  --sizes                   where each law reaches: per op the largest input, ranks and empty
+                            tensors its laws hand a kernel (measured on cpu32); filters apply
   --help                    this text
 
 Exit codes: 0 every law that applies passed; 1 a law failed, nothing could be verified, or
@@ -119,6 +122,7 @@ export class UsageError extends Error {
 const options = {
   help: { type: "boolean", short: "h" },
   list: { type: "boolean" },
+  sizes: { type: "boolean" },
   mutants: { type: "boolean" },
   builtin: { type: "string", multiple: true },
   mutant: { type: "string", multiple: true },
@@ -413,6 +417,11 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     }
     if (v.mutants) {
       io.out(listMutants());
+      return 0;
+    }
+    if (v.sizes) {
+      const seed = v.seed === undefined ? undefined : Number(v.seed);
+      io.out(sizesTable(await lawReach(selectLaws(selection), { seed })));
       return 0;
     }
     const laws = selectLaws(selection);
