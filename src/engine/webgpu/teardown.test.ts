@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { expect, test } from "vitest";
 
-test("dispose() while calls are in flight lets them finish, refuses later calls, and the process exits cleanly", () => {
+test("dispose() while calls are in flight lets them finish, refuses later calls, and the process exits cleanly", (ctx) => {
   const script = join(import.meta.dirname, "teardown-stress.ts");
   const r = spawnSync(process.execPath, ["--import", "tsx", script, "3"], {
     encoding: "utf8",
@@ -15,6 +15,14 @@ test("dispose() while calls are in flight lets them finish, refuses later calls,
   expect(r.signal, r.stderr).toBeNull();
   expect(r.status, r.stderr).toBe(0);
   const out = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}");
-  if (out.noAdapter) return;
+  if (out.noAdapter) {
+    // As every WebGPU test file: an error in CI, a banner and a skip elsewhere.
+    if (process.env.TENSORLAWS_REQUIRE_GPU === "1")
+      throw new Error("TENSORLAWS_REQUIRE_GPU=1 but no WebGPU adapter was found");
+    console.warn(
+      "NO WEBGPU ADAPTER: src/engine/webgpu/teardown.test.ts is skipped (no WebGPU adapter was found).",
+    );
+    ctx.skip("no WebGPU adapter");
+  }
   expect(out).toEqual({ rounds: 3, completed: 9, failed: 0, refused: 3, other: [] });
 }, 120_000);
