@@ -617,6 +617,26 @@ const dropoutCase: fc.Arbitrary<GradCase> = fc
     })),
   );
 
+/**
+ * Whether the backend drops the same elements as the reference for this seed, p and shape. A
+ * backend that claims Philox but lays its counters out differently is reported by E4c, once;
+ * the gradient laws then leave its dropout to E5 (its backward against its own forward's mask)
+ * instead of reading the layout difference as a gradient bug.
+ */
+async function sameMask(
+  ctx: LawContext,
+  seed: number,
+  p: number,
+  shape: readonly number[],
+): Promise<boolean> {
+  if (ctx.backend.rng !== "philox4x32-10") return false;
+  const ones = ctx.t(shape, 1);
+  const attrs = { p, seed, training: true };
+  const own = await ctx.call("dropout", { x: ones }, attrs);
+  const ref = await ctx.ref("dropout", { x: ones }, attrs);
+  return own.data.every((v, i) => (v === 0) === (ref.data[i] === 0));
+}
+
 const vjpOps = (ops: readonly DifferentiableOp[]): OpName[] =>
   ops.flatMap((op) => [op, `${op}_vjp` as OpName]);
 
@@ -953,7 +973,14 @@ export const backpropLaws: Law[] = [
       for (const cases of philox
         ? [normCase("batch_norm"), normCase("layer_norm"), dropoutCase]
         : [normCase("batch_norm"), normCase("layer_norm")]) {
-        await ctx.property(cases, (c) => checkGradient(ctx, c));
+        await ctx.property(cases, async (c) => {
+          if (c.op === "dropout") {
+            const { p, seed } = c.attrs as { p: number; seed: number };
+            const shape = (c.inputs.x as { shape: number[] }).shape;
+            if (!(await sameMask(ctx, seed, p, shape))) return;
+          }
+          await checkGradient(ctx, c);
+        });
       }
     },
   },
@@ -1005,6 +1032,8 @@ export const backpropLaws: Law[] = [
         fc.nat({ max: 2 ** 31 }),
       );
       await ctx.property(resCase, async ([params, x, y, seed]) => {
+        // Masks are comparable with the reference only where the backend draws the same ones.
+        const p = (await sameMask(ctx, seed, 0.25, [4, 4])) ? 0.25 : 0;
         const X = ctx.t(x.shape, x.values);
         const Y = ctx.t(y.shape, y.values);
         const net: Net = async (
@@ -1033,8 +1062,7 @@ export const backpropLaws: Law[] = [
           const f = await tape.op(
             "dropout",
             { x: await tape.op("tanh", { x: bn }, {}) },
-            // Masks are comparable with the reference only for Philox backends (see G1f).
-            { p: ctx.backend.rng === "philox4x32-10" ? 0.25 : 0, seed, training: true },
+            { p, seed, training: true },
           );
           const h = await tape.op("add", { a, b: f }, {});
           if (checkPre)

@@ -16,6 +16,18 @@ describe("every known-bad kernel is rejected", () => {
     for (const m of allMutants) expect(m.caughtBy.length).toBeGreaterThan(0);
   });
 
+  test("a convention difference is reported once: another Philox word layout fails E4c, and the gradient laws G1f and G1g still pass", async () => {
+    const m = allMutants.find((x) => x.backend.name === "dropout-philox-word-1");
+    expect(m).toBeDefined();
+    if (!m) return;
+    for (const id of ["G1f", "G1g"]) {
+      const law = allLaws.find((l) => l.id === id);
+      if (!law) throw new Error(`no law ${id}`);
+      const result = await runLaw(law, m.backend, options);
+      expect(result.status, `${id}: ${result.message}`).toBe("passed");
+    }
+  }, 180_000);
+
   for (const m of allMutants) {
     for (const id of m.caughtBy) {
       test(`${id} catches ${m.backend.name}: ${m.bug}`, async () => {

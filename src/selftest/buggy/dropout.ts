@@ -17,6 +17,8 @@ interface Variant {
   scale?: (p: number) => number;
   /** Eval mode skipped (the correct behaviour) or not. */
   evalIsIdentity?: boolean;
+  /** Which of Philox's four output words decides element i (the contract: word 0). */
+  word?: 0 | 1 | 2 | 3;
 }
 
 /** Float32 inverted dropout of t, with the variant's deviations from the contract. */
@@ -33,7 +35,7 @@ function dropout(t: Tensor, { p, seed, training }: DropoutAttrs, v: Variant = {}
   const words = new Uint32Array(4);
   for (let i = 0; i < t.data.length; i++) {
     philoxInto(words, i, 0, 0, 0, k0, k1);
-    out[i] = drops(words[0], p) ? 0 : Math.fround(t.data[i] * scale);
+    out[i] = drops(words[v.word ?? 0], p) ? 0 : Math.fround(t.data[i] * scale);
   }
   return { shape: [...t.shape], data: out };
 }
@@ -96,6 +98,12 @@ export const mutants: Mutant[] = [
     "mixes a hidden call counter into the key, so the same seed gives a different mask on every call",
     ["E4a", "E4c"],
     kernels(stateful()),
+  ),
+  mutant(
+    "dropout-philox-word-1",
+    "claims Philox-4x32-10 but decides element i by word 1 of its draw, not word 0: a sound generator with another layout, a convention difference that E4c alone must report",
+    ["E4c"],
+    kernels({ word: 1 }),
   ),
   mutant(
     "dropout-eval-drops",
