@@ -220,8 +220,103 @@ const cases: BadCase[] = [
   },
 ];
 
+const g = (d: FloatDType) => t(d, [3]);
+const bnInputs = (d: FloatDType) => ({
+  x: t(d, [4, 3]),
+  gamma: g(d),
+  beta: g(d),
+  runningMean: g(d),
+  runningVar: g(d),
+});
+const throwingData = (d: FloatDType) => ({
+  shape: [3],
+  get data(): never {
+    throw new Error(`data getter ${d}`);
+  },
+});
+
+// Strictness the contract asks for: nothing unknown is ignored, nothing missing is defaulted.
+cases.push(
+  {
+    what: "an unknown attribute (keepdims would silently drop the axis)",
+    op: "sum",
+    arg: "keepdims",
+    make: (d) => ({ inputs: { x: t(d, [2, 3]) }, attrs: { axis: 0, keepdims: true } }),
+  },
+  {
+    what: "an unknown input",
+    op: "relu",
+    arg: "y",
+    make: (d) => ({ inputs: { x: t(d, [2]), y: t(d, [2]) }, attrs: {} }),
+  },
+  {
+    what: "a variance without `unbiased` (no silent default)",
+    op: "variance",
+    arg: "unbiased",
+    make: (d) => ({ inputs: { x: t(d, [2, 3]) }, attrs: { axis: 1 } }),
+  },
+  {
+    what: "a batch-norm without `training`",
+    op: "batch_norm",
+    arg: "training",
+    make: (d) => ({ inputs: bnInputs(d), attrs: { eps: 1e-5, momentum: 0.1 } }),
+  },
+  {
+    what: "a batch-norm without `momentum`",
+    op: "batch_norm",
+    arg: "momentum",
+    make: (d) => ({ inputs: bnInputs(d), attrs: { training: false, eps: 1e-5 } }),
+  },
+  {
+    what: "a batch-norm without runningMean, beside a runningVar of the wrong length",
+    op: "batch_norm",
+    arg: "runningMean",
+    make: (d) => {
+      const { runningMean: _, ...rest } = bnInputs(d);
+      return {
+        inputs: { ...rest, runningVar: t(d, [7]) },
+        attrs: { training: true, eps: 1e-5, momentum: 0.1 },
+      };
+    },
+  },
+  {
+    what: "a layer-norm gradient without beta",
+    op: "layer_norm_vjp",
+    arg: "beta",
+    make: (d) => ({
+      inputs: { x: t(d, [2, 3]), gamma: g(d), dy: t(d, [2, 3]) },
+      attrs: { eps: 1e-5 },
+    }),
+  },
+  {
+    what: "an initialiser shape of [2^53, 2]",
+    op: "xavier_uniform",
+    arg: "shape",
+    make: () => ({ inputs: {}, attrs: { shape: [2 ** 53, 2], gain: 1, seed: 1 } }),
+  },
+  {
+    what: "a tensor whose data getter throws",
+    op: "exp",
+    arg: "x",
+    make: (d) => ({ inputs: { x: throwingData(d) }, attrs: {} }),
+  },
+  {
+    what: "a null dimension (the raw kernel would never return)",
+    op: "softmax",
+    arg: "x",
+    make: (d) => ({ inputs: { x: { shape: [null], data: t(d, [1]).data } }, attrs: {} }),
+  },
+);
+
 for (const backend of backends) {
   describe(`${backend.name}: bad input is rejected with a typed error naming the op and the argument`, () => {
+    for (const name of ["hasOwnProperty", "valueOf", "constructor", "__proto__"]) {
+      test(`'${name}' is no op: the contract's own ops only`, async () => {
+        const run = () => call(backend, name as OpName, {} as never, {} as never);
+        await expect(run()).rejects.toBeInstanceOf(InvalidArgumentError);
+        await expect(run()).rejects.toMatchObject({ op: name, arg: "op" });
+      });
+    }
     for (const c of cases) {
       test(`${c.op} rejects ${c.what} (argument '${c.arg}')`, async () => {
         const { inputs, attrs } = c.make(backend.dtype);
