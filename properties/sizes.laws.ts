@@ -410,7 +410,7 @@ async function checkDropout(ctx: LawContext, c: DropoutCase): Promise<void> {
   const n = sizeOf(c.shape);
   // An element past 2^16 whose Philox word puts p exactly at its threshold.
   const w = dropWord(c.seed, 65536 + (c.seed % (n - 65536)));
-  const p = { exact: w / 2 ** 32, above: (w + 1) / 2 ** 32, ordinary: 0.5, nearOne: 1 - 2 ** -12 }[
+  const p = { exact: w / 2 ** 32, above: (w + 1) / 2 ** 32, ordinary: 0.5, nearOne: 0.9999 }[
     c.p
   ];
   if (!(p >= 0 && p < 1)) return;

@@ -382,11 +382,12 @@ function forwardFields(
       return normFields(op, i, a, out, c);
     case "dropout": {
       const x = (i.x as Tensor).data;
+      const p = a.p as number;
       return {
         y: field(
           y.data.length,
-          `${k}·u·|x/(1−p)|`,
-          (j) => (k * u * Math.abs(x[j])) / (1 - (a.p as number)) + floor,
+          `u·|x/(1−p)|·(${k} + p/(1−p)): a float32 kernel may round p, and 1/(1−p) amplifies that`,
+          (j) => (u * Math.abs(x[j]) * dropScaleUlps(p, k)) / (1 - p) + floor,
         ),
       };
     }
@@ -482,6 +483,15 @@ function normFields(
 }
 
 /**
+ * Relative error of dropout's scale 1/(1−p) in units of u: k roundings, plus p/(1−p) for a
+ * kernel that holds p in float32 (p's rounding u·p grows by 1/(1−p) in 1 − p): near p = 1 that
+ * is thousands of ULPs, and a correct float32 library has them.
+ */
+function dropScaleUlps(p: number, k: number): number {
+  return k + p / (1 - p);
+}
+
+/**
  * Componentwise error bounds of the backward kernels, from the magnitudes of the terms each
  * gradient is computed from (contributed with the G1 laws). A normwise bound by max|grad| is
  * not an upper bound where the gradient is itself a cancellation: softmax's y⊙(dy − ⟨dy, y⟩),
@@ -499,6 +509,10 @@ export function vjpTermBounds(
   const dy = (i.dy as Tensor).data;
   const gamma = (n: number) => u * factor * (n + 2 * k);
   switch (op) {
+    case "dropout": {
+      const p = a.p as number;
+      return { y: Float64Array.from(dy, (g) => (u * Math.abs(g) * dropScaleUlps(p, k)) / (1 - p)) };
+    }
     case "add":
     case "sub":
     case "mul":

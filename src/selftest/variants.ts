@@ -19,6 +19,7 @@ import type { Backend, Kernels, Reduction, Targets } from "../engine/contract.ts
 import { axisLayout } from "../engine/cpu/common.ts";
 import { cpu32 } from "../engine/cpu/index.ts";
 import { rowMax } from "../engine/cpu/softmax.ts";
+import { dropMask } from "../engine/random.ts";
 import {
   broadcastIndex,
   broadcastShapes,
@@ -789,7 +790,33 @@ export const f32Noisy = variant("f32-noisy", {
   silu: noisy("silu", 0x6006, 0, ANY),
 });
 
-export const f32FastMath = variant("f32-fastmath", libraryKernels({ lib: fastLibm, lanes: 4 }));
+/**
+ * Dropout as a float32 library writes it: the mask from the exact p (the contract), but the
+ * scale from p held in float32, 1/(1 − fround(p)): near p = 1 that is thousands of ULPs off the
+ * exact 1/(1 − p), and correct all the same.
+ */
+function dropoutWithF32Scale(
+  x: { shape: readonly number[]; data: ArrayLike<number> },
+  p: number,
+  seed: number,
+  training: boolean,
+) {
+  const out = new Float32Array(x.data.length);
+  if (!training || p === 0) {
+    out.set(x.data);
+    return { shape: [...x.shape], data: out };
+  }
+  const keep = dropMask(seed, p, x.data.length);
+  const scale = Math.fround(1 / Math.fround(1 - Math.fround(p)));
+  for (let i = 0; i < out.length; i++) out[i] = keep[i] ? Math.fround(x.data[i] * scale) : 0;
+  return { shape: [...x.shape], data: out };
+}
+
+export const f32FastMath = variant("f32-fastmath", {
+  ...libraryKernels({ lib: fastLibm, lanes: 4 }),
+  dropout: ({ x }, { p, seed, training }) => dropoutWithF32Scale(x, p, seed, training),
+  dropout_vjp: ({ dy }, { p, seed, training }) => dropoutWithF32Scale(dy, p, seed, training),
+});
 
 /** Correct float32 backends every law must accept. */
 export const goodVariants: Backend[] = [f32Online, f32Noisy, f32FastMath, f32Gpu];
