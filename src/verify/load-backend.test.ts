@@ -56,8 +56,16 @@ for (const [folder, pkgType] of Object.entries(folders)) {
     writeFileSync(join(dir, folder, file), text);
 }
 
+// .ts and .js follow the package's type; .mts, .cts, .mjs and .cjs name their module system
+// themselves, so they are loaded once, where a loader is likeliest to get them wrong.
+const kinds = {
+  module: ["a.ts", "b.ts", "e.js", "h.js"],
+  commonjs: ["a.ts", "b.ts", "c.mts", "d.cts", "e.js", "f.mjs", "g.cjs", "h.js"],
+  none: ["a.ts", "b.ts", "e.js", "h.js"],
+};
+
 describe.each(Object.keys(folders))("in a package of type %s", (folder) => {
-  test.each(["a.ts", "b.ts", "c.mts", "d.cts", "e.js", "f.mjs", "g.cjs", "h.js"])(
+  test.each(kinds[folder as keyof typeof kinds])(
     "%s loads as the backend it exports",
     async (file) => {
       const b = await loadBackend(join(dir, folder, file));
