@@ -38,3 +38,20 @@ for (let i = 0; i < rounds; i++) {
   counts.rounds++;
 }
 console.log(JSON.stringify(counts));
+
+// A device lost mid-run (destroyed under a pending call, as a driver reset would): the call
+// fails saying so, and the backend still disposes cleanly.
+{
+  const b = await createWebGpuBackend();
+  if (b) {
+    const x = tensor("float32", [64, 512], 0.5);
+    const pending = call(b, "softmax", { x }, {});
+    b.runtime.device.destroy();
+    const said = await pending.then(
+      () => "completed",
+      (e: unknown) => String(e),
+    );
+    console.log(JSON.stringify({ lost: said }));
+    await b.dispose();
+  }
+}

@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { expect, test } from "vitest";
 
-test("dispose() while calls are in flight lets them finish, refuses later calls, and the process exits cleanly", (ctx) => {
+test("dispose() while calls are in flight lets them finish, refuses later calls, a lost device is reported as such, and the process exits cleanly", (ctx) => {
   const script = join(import.meta.dirname, "teardown-stress.ts");
   const r = spawnSync(process.execPath, ["--import", "tsx", script, "3"], {
     encoding: "utf8",
@@ -14,7 +14,10 @@ test("dispose() while calls are in flight lets them finish, refuses later calls,
   });
   expect(r.signal, r.stderr).toBeNull();
   expect(r.status, r.stderr).toBe(0);
-  const out = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}");
+  const [out, lost] = r.stdout
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line));
   if (out.noAdapter) {
     // As every WebGPU test file: an error in CI, a banner and a skip elsewhere.
     if (process.env.TENSORLAWS_REQUIRE_GPU === "1")
@@ -25,4 +28,6 @@ test("dispose() while calls are in flight lets them finish, refuses later calls,
     ctx.skip("no WebGPU adapter");
   }
   expect(out).toEqual({ rounds: 3, completed: 9, failed: 0, refused: 3, other: [] });
+  // A device lost under a pending call is reported as such.
+  expect(lost.lost).toMatch(/softmax: .*WebGPU device lost \(destroyed/);
 }, 120_000);
