@@ -78,14 +78,21 @@ const xavierBound = ([fanOut, fanIn]: Shape, gain: number) =>
   gain * Math.sqrt(6 / (fanIn + fanOut));
 
 /**
- * Two draws per law: a wide layer at gain 1 and its transpose at gain 5/3 (tanh's customary
- * gain), 64 000 weights each. With n = 64 000 the χ² interval for a variance is [0.966, 1.035]
- * and the z-bound for a mean ±0.025σ.
+ * Five draws per law, a wide layer and its transpose at the customary gains — 1, tanh's 5/3,
+ * ReLU's √2 — and at 0.5 and 3, so that a kernel that ignores the gain, or applies it at one
+ * value only, is caught; 64 000 weights each. With n = 64 000 the χ² interval for a variance at
+ * α/5 is about [0.965, 1.036] and the z-bound for a mean ±0.026σ.
  */
 const DRAWS: readonly { shape: Shape; gain: number }[] = [
   { shape: [160, 400], gain: 1 },
   { shape: [400, 160], gain: 5 / 3 },
+  { shape: [160, 400], gain: Math.SQRT2 },
+  { shape: [400, 160], gain: 0.5 },
+  { shape: [160, 400], gain: 3 },
 ];
+
+/** He init's gains: ReLU's √2, and two others so that a gain fixed at √2 is caught. */
+const HE_GAINS = [Math.SQRT2, 0.5, 3] as const;
 
 /**
  * Uniform samples: every |w| ≤ bound (up to the 2 ULP a float32 kernel may lose forming the
@@ -341,7 +348,7 @@ export const initLaws: Law[] = [
     note: "Note 001: the variance argument E[o] = Σ E[w]E[x] = 0 needs zero-mean weights; a shifted init adds the same bias to every unit.",
     ops: ["xavier_normal"],
     statistical: {
-      test: "z-test of the mean with the known σ = gain·√(2/(n_in+n_out)), 2 draws of 64 000 weights, α/2 each",
+      test: "z-test of the mean with the known σ = gain·√(2/(n_in+n_out)), 5 draws of 64 000 weights (gains 0.5 to 3), α/5 each",
       alpha: ALPHA,
       detects:
         "a mean shift of 0.05σ or more (the bound is ±0.025σ, the sample mean's own spread 0.004σ: a 0.05σ shift lands outside with probability 1 − 1e-10)",
@@ -366,7 +373,7 @@ export const initLaws: Law[] = [
     note: "Note 001: Xavier averages the forward (n_in·σ² = 1) and backward (n_out·σ² = 1) conditions into σ² = 2/(n_in + n_out); a kernel using 1/n_in or a std of 1/(n_in+n_out) misses it.",
     ops: ["xavier_normal"],
     statistical: {
-      test: "χ² acceptance interval for Σw²/n with known mean 0 (64 000 dof), 2 draws, α/2 each",
+      test: "χ² acceptance interval for Σw²/n with known mean 0 (64 000 dof), 5 draws (gains 0.5 to 3), α/5 each",
       alpha: ALPHA,
       detects:
         "a variance off by 6% or more (the interval is [0.966, 1.035], the statistic's spread 0.56%): 1/n_in instead of 2/(n_in+n_out) is off by 30% and 75% on the two shapes",
@@ -391,7 +398,7 @@ export const initLaws: Law[] = [
     note: "Note 001: 'normal' is part of the contract; a uniform draw with the right variance has the same second moment but lighter tails.",
     ops: ["xavier_normal"],
     statistical: {
-      test: "one-sample Kolmogorov–Smirnov against N(0, σ²), DKW–Massart critical value, 2 draws of 64 000, α/2 each",
+      test: "one-sample Kolmogorov–Smirnov against N(0, σ²), DKW–Massart critical value, 5 draws of 64 000 (gains 0.5 to 3), α/5 each",
       alpha: ALPHA,
       detects:
         "a uniform draw of the same variance (sup-distance 0.057 against the critical 0.013) or a scale off by 10% (0.023; by DKW the sample distance is within 0.008 of it with probability 1 − 1e-3)",
@@ -462,50 +469,58 @@ export const initLaws: Law[] = [
   {
     id: "D3a",
     topic: "init",
-    title: "He (Kaiming) normal weights in fan-in mode have variance 2/n_in at gain √2",
+    title:
+      "He (Kaiming) normal weights in fan-in mode have variance gain²/n_in: 2/n_in at ReLU's gain √2, and at gains 0.5 and 3",
     note: "Note 001: He init doubles the 1/n_in variance because ReLU zeroes half of each layer's inputs; using n_out there breaks it on every non-square layer.",
     ops: ["kaiming_normal"],
     statistical: {
-      test: "χ² acceptance interval for Σw²/n with known mean 0 (64 000 dof)",
+      test: "χ² acceptance interval for Σw²/n with known mean 0 (64 000 dof), 3 gains, α/3 each",
       alpha: ALPHA,
       detects:
         "a variance off by 6% or more: fan_out instead of fan_in (×2.5 here) or a dropped gain (×0.5)",
     },
     async check(ctx) {
       const shape: Shape = [160, 400];
-      const w = await ctx.call(
-        "kaiming_normal",
-        {},
-        { shape, gain: Math.SQRT2, seed: ctx.seedFor(50), mode: "fan_in" },
-      );
-      expectVariance(ctx, `kaiming_normal [${shape}] fan_in, gain √2`, w.data, 2 / shape[1], ALPHA);
+      for (const [i, gain] of HE_GAINS.entries()) {
+        const w = await ctx.call(
+          "kaiming_normal",
+          {},
+          { shape, gain, seed: ctx.seedFor(50 + 100 * i), mode: "fan_in" },
+        );
+        const v = (gain * gain) / shape[1];
+        expectVariance(ctx, `kaiming_normal [${shape}] fan_in, gain ${gain}`, w.data, v, ALPHA / 3);
+      }
     },
   },
   {
     id: "D3b",
     topic: "init",
-    title: "He (Kaiming) normal weights in fan-out mode have variance 2/n_out at gain √2",
+    title:
+      "He (Kaiming) normal weights in fan-out mode have variance gain²/n_out: 2/n_out at gain √2, and at gains 0.5 and 3",
     note: "Note 001 (He's backward variant): fan-out mode keeps the gradient variance instead of the activation variance, so it divides by n_out.",
     ops: ["kaiming_normal"],
     statistical: {
-      test: "χ² acceptance interval for Σw²/n with known mean 0 (64 000 dof)",
+      test: "χ² acceptance interval for Σw²/n with known mean 0 (64 000 dof), 3 gains, α/3 each",
       alpha: ALPHA,
       detects: "a variance off by 6% or more: fan_in instead of fan_out (×0.4 here)",
     },
     async check(ctx) {
       const shape: Shape = [160, 400];
-      const w = await ctx.call(
-        "kaiming_normal",
-        {},
-        { shape, gain: Math.SQRT2, seed: ctx.seedFor(51), mode: "fan_out" },
-      );
-      expectVariance(
-        ctx,
-        `kaiming_normal [${shape}] fan_out, gain √2`,
-        w.data,
-        2 / shape[0],
-        ALPHA,
-      );
+      for (const [i, gain] of HE_GAINS.entries()) {
+        const w = await ctx.call(
+          "kaiming_normal",
+          {},
+          { shape, gain, seed: ctx.seedFor(51 + 100 * i), mode: "fan_out" },
+        );
+        const v = (gain * gain) / shape[0];
+        expectVariance(
+          ctx,
+          `kaiming_normal [${shape}] fan_out, gain ${gain}`,
+          w.data,
+          v,
+          ALPHA / 3,
+        );
+      }
     },
   },
   {
@@ -516,22 +531,29 @@ export const initLaws: Law[] = [
     note: "Note 001: the uniform variant of He init, U(±√(6/n_in)) at gain √2, has the same variance 2/n_in as the normal one.",
     ops: ["kaiming_uniform"],
     statistical: {
-      test: "exact bound check with both ends reached (α/4), z-tests on the mean of w and w² (α/4 each)",
+      test: "per draw (fan-in at gain √2, fan-out at gain 3): exact bound check with both ends reached (α/8), z-tests on the mean of w and w² (α/8 each)",
       alpha: ALPHA,
       detects:
         "a bound off by 0.1% (e.g. √(6/n) with the gain applied again) and a variance off by 4%",
     },
     async check(ctx) {
       const shape: Shape = [160, 400];
-      const gain = Math.SQRT2;
-      const w = await ctx.call(
-        "kaiming_uniform",
-        {},
-        { shape, gain, seed: ctx.seedFor(52), mode: "fan_in" },
-      );
-      const a = gain * Math.sqrt(3 / shape[1]);
-      expectFillsBound(ctx, `kaiming_uniform [${shape}] fan_in`, w.data, a, ALPHA / 4);
-      expectUniformMoments(ctx, `kaiming_uniform [${shape}] fan_in`, w.data, a, ALPHA / 2);
+      // Both modes, at He's gain and at another, α/4 per draw.
+      const draws = [
+        { gain: Math.SQRT2, mode: "fan_in", fan: shape[1] },
+        { gain: 3, mode: "fan_out", fan: shape[0] },
+      ] as const;
+      for (const [i, { gain, mode, fan }] of draws.entries()) {
+        const w = await ctx.call(
+          "kaiming_uniform",
+          {},
+          { shape, gain, seed: ctx.seedFor(52 + 100 * i), mode },
+        );
+        const a = gain * Math.sqrt(3 / fan);
+        const what = `kaiming_uniform [${shape}] ${mode}, gain ${gain}`;
+        expectFillsBound(ctx, what, w.data, a, ALPHA / 8);
+        expectUniformMoments(ctx, what, w.data, a, ALPHA / 4);
+      }
     },
   },
   {

@@ -86,6 +86,24 @@ export const mutants: Mutant[] = [
     },
   ),
   mutant(
+    "kaiming-normal-fixed-gain",
+    "kaiming_normal hard-codes ReLU's gain √2 and ignores the gain it is given: right for ReLU layers only",
+    ["D3a", "D3b"],
+    {
+      kaiming_normal: (_i, a: KaimingAttrs) =>
+        normal(a, Math.SQRT2 / Math.sqrt(a.mode === "fan_in" ? a.shape[1] : a.shape[0])),
+    },
+  ),
+  mutant(
+    "xavier-normal-gain-capped",
+    "xavier_normal clamps the gain to at most 2 (a sanity check on an attribute): wrong at gain 3 only",
+    ["D1b"],
+    {
+      xavier_normal: (_i, a) =>
+        normal(a, Math.min(a.gain, 2) * Math.sqrt(2 / (a.shape[0] + a.shape[1]))),
+    },
+  ),
+  mutant(
     "kaiming-uniform-double-gain",
     "kaiming_uniform bound gain·√(6/fan): the √2 of ReLU applied on top of the gain",
     ["D3c"],
