@@ -123,7 +123,7 @@ export function buildPage(): Promise<string> {
 </head>
 <body>
 <div id="app"></div>
-<script>${script.replace(/<\/(script)/gi, "<\\/$1")}</script>
+<script type="module">${script.replace(/<\/(script)/gi, "<\\/$1")}</script>
 </body>
 </html>
 `;

@@ -11,6 +11,7 @@
 import "./process-shim.ts";
 import type { Backend } from "../../engine/contract.ts";
 import { createWebGpuBackend } from "../../engine/webgpu/index.ts";
+import { htmlExtras } from "../report/html.ts";
 import { jsonReport } from "../report/json.ts";
 import type { Report } from "../report/schema.ts";
 import { type Dom, type DomElement, renderView, viewCss } from "../report/view.ts";
@@ -175,10 +176,13 @@ async function run(): Promise<void> {
       },
     });
     const t = report.totals;
-    status.textContent = `${report.ok ? "passed" : "FAILED"}: ${t.passed} passed, ${t.failed} failed, ${t.notImplemented} not implemented, ${t.notApplicable} not applicable`;
+    const summary = `${report.ok ? "passed" : "FAILED"}: ${t.passed} passed, ${t.failed} failed, ${t.notImplemented} not implemented, ${t.notApplicable} not applicable`;
     win.tensorlawsReport = report;
-    renderView(results, { report, ledger: [], pictures: null }, doc);
     $("download").disabled = false;
+    // The same view as the HTML report: the golden cases on this backend, and the pictures.
+    status.textContent = "measuring the ULP ledger and drawing the notes' pictures…";
+    renderView(results, { report, ...(await htmlExtras([backend])) }, doc);
+    status.textContent = summary;
   } catch (e) {
     status.textContent = `error: ${e instanceof Error ? e.message : String(e)}`;
     console.error(e);

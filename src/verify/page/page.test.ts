@@ -28,6 +28,18 @@ afterAll(async () => {
   server?.close();
 });
 
+// Predicates that run in the page: self-contained functions (Playwright sends their source; the
+// page's CSP forbids evaluating strings, and the project's types have no DOM).
+type InPage = { document: { getElementById(id: string): { textContent: string | null } | null } };
+const adapterKnown = () =>
+  !(
+    (globalThis as unknown as InPage).document.getElementById("adapter")?.textContent ?? "Looking"
+  ).startsWith("Looking");
+const runEnded = () =>
+  /^(passed|FAILED|error)/.test(
+    (globalThis as unknown as InPage).document.getElementById("status")?.textContent ?? "",
+  );
+
 async function open(): Promise<Page> {
   const page = await browser.newPage({
     viewport: { width: 1280, height: 900 },
@@ -41,10 +53,7 @@ async function open(): Promise<Page> {
     if (!r.url().startsWith(url)) problems.push(`request to ${r.url()}`);
   });
   await page.goto(url);
-  // Strings run in the page (the project's types have no DOM).
-  await page.waitForFunction(
-    `!document.getElementById("adapter").textContent.startsWith("Looking")`,
-  );
+  await page.waitForFunction(adapterKnown);
   return page;
 }
 
@@ -52,11 +61,7 @@ async function runLaws(page: Page, laws: string): Promise<string> {
   await page.fill("#laws", laws);
   await page.fill("#runs", "10");
   await page.click("#run");
-  await page.waitForFunction(
-    `/^(passed|FAILED|error)/.test(document.getElementById("status").textContent)`,
-    null,
-    { timeout: 120_000 },
-  );
+  await page.waitForFunction(runEnded, null, { timeout: 120_000 });
   return (await page.textContent("#status")) ?? "";
 }
 
@@ -78,6 +83,12 @@ describe("the page of tensorlaws serve, in headless Chromium", () => {
     expect(failures).toMatch(/softmax entry \d+ is NaN/);
     expect(failures).toContain("counterexample (shrunk");
     expect(failures).toContain("npx tensorlaws verify --wgsl softmax=softmax.wgsl --laws B1");
+    // The HTML report's view: the ULP ledger of the shader and the notes' pictures, drawn.
+    const plots = await page.$$eval("figure[data-plot]", (figs) =>
+      figs.map((f) => `${f.getAttribute("data-plot")} ${f.querySelectorAll("svg *").length > 10}`),
+    );
+    expect(plots).toContain("ulp-ledger true");
+    expect(plots).toContain("gradient-norms true");
     const shot = await page.screenshot({ fullPage: false });
     expect(shot.length).toBeGreaterThan(20_000);
     if (process.env.TENSORLAWS_SCREENSHOTS) {

@@ -4,4 +4,4 @@
  * gives it one that hears nothing (the page's own error handler shows such errors instead).
  */
 const g = globalThis as { process?: unknown };
-g.process ??= { env: {}, on() {}, off() {}, platform: "browser" };
+g.process ??= { env: {}, argv: [], on() {}, off() {}, platform: "browser" };

@@ -27,7 +27,8 @@ export async function bundleForBrowser(
   const out = await esbuild.build({
     stdin: { contents, resolveDir, loader: "ts", sourcefile: "entry.ts" },
     bundle: true,
-    format: "iife",
+    // ESM: top-level await (golden/ledger.ts) is allowed; the pages inline it as a module script.
+    format: "esm",
     platform: "browser",
     target: "es2022",
     minify: true,
@@ -90,7 +91,7 @@ export async function htmlReport(
 <h1>${title}</h1>
 <main id="tensorlaws-root"></main>
 <script type="application/json" id="tensorlaws-data">${scriptSafe(compactJson(data))}</script>
-<script>${script.replace(/<\/(script)/gi, "<\\/$1")}</script>
+<script type="module">${script.replace(/<\/(script)/gi, "<\\/$1")}</script>
 </body>
 </html>
 `;
