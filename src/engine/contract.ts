@@ -7,7 +7,10 @@
  * - binary elementwise ops broadcast like NumPy;
  * - a backward kernel is named `<op>_vjp`: it receives the forward inputs and the upstream
  *   gradient `dy`, and returns the gradient of each differentiable input (vector–Jacobian product);
- * - losses with reduction "none" return one value per example, "sum"/"mean" a scalar (shape []).
+ * - losses with reduction "none" return one value per example, "sum"/"mean" a scalar (shape []);
+ * - every input and attribute an op lists is required (no defaults: `variance` needs `unbiased`,
+ *   `batch_norm` its running statistics, `training` and `momentum`), and a name it does not list
+ *   is an error, not ignored (`validate.ts` holds each op's signature; `call` enforces it).
  */
 import type { FloatDType, IndexTensor, Tensor } from "./tensor.ts";
 
