@@ -184,6 +184,13 @@ export const tfjsVerdicts: Record<TfjsKind, readonly Verdict[]> = {
   cpu: [
     ...cpu,
     {
+      lawId: "I4a",
+      verdict: "failed",
+      kind: "bug",
+      why: "The I4.gelu bug in the edge-value law: tfjs-layers' x·Φ(x) is −∞·0 = NaN at x = −∞, where GELU's limit is 0 (one rule for −∞ in I4a, the goldens and I5a).",
+      evidence: /gelu vs float64 reference.*actual NaN, expected 0/s,
+    },
+    {
       lawId: "I5a",
       verdict: "failed",
       kind: "bug",
