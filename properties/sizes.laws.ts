@@ -41,7 +41,7 @@ const GRID_LIMIT = 65535 * 256;
 /** Random cases stay within this many elements: enough to cross every boundary but the grid. */
 const CAP = 1 << 17;
 /** Property cases per large-size law, after its sweep (the small laws run the default, 100). */
-const RUNS = 8;
+const RUNS = 4;
 
 const UNARY = [
   "neg",
@@ -151,6 +151,8 @@ const UNARY_SWEEP: UnaryCase[] = [
   { shape: [2, 3, 5, 129], fill: { seed: 4, family: U, scale: 10 }, alpha: 1 },
   { shape: [1025, 7], fill: { seed: 5, family: "specials", scale: 100 }, alpha: 0.2 },
   { shape: [65537], fill: { seed: 6, family: U, scale: 10 }, alpha: 0.01 },
+  // Past 2^16 with a vector tail of 3 (65537 leaves one lane: a tail bug needs two or three).
+  { shape: [65539], fill: { seed: 7, family: U, scale: 10 }, alpha: 0.01 },
 ];
 
 // ── I5b: binary ops with broadcasting ─────────────────────────────────────────────────────────
@@ -297,6 +299,9 @@ const LOSS_SWEEP: LossCase[] = [
   { n: 5, c: 1025, reduction: "sum", target: "softScaled", fill: f(3, "offset", 1) },
   { n: 4097, c: 3, reduction: "mean", target: "soft", fill: f(4) },
   { n: 2, c: 32001, reduction: "none", target: "indices", fill: f(5, "lastMax") },
+  // A reduced batch just past a block of 1024 with a long partial block (4097 leaves one row,
+  // within the mean's budget).
+  { n: 1100, c: 3, reduction: "sum", target: "indices", fill: f(7) },
   { n: 65537, c: 2, reduction: "mean", target: "indices", fill: f(6) },
 ];
 
@@ -410,9 +415,7 @@ async function checkDropout(ctx: LawContext, c: DropoutCase): Promise<void> {
   const n = sizeOf(c.shape);
   // An element past 2^16 whose Philox word puts p exactly at its threshold.
   const w = dropWord(c.seed, 65536 + (c.seed % (n - 65536)));
-  const p = { exact: w / 2 ** 32, above: (w + 1) / 2 ** 32, ordinary: 0.5, nearOne: 0.9999 }[
-    c.p
-  ];
+  const p = { exact: w / 2 ** 32, above: (w + 1) / 2 ** 32, ordinary: 0.5, nearOne: 0.9999 }[c.p];
   if (!(p >= 0 && p < 1)) return;
   const x = filled(ctx, c.shape, f(c.seed, U, 1));
   const attrs = { p, seed: c.seed, training: true };
@@ -580,7 +583,8 @@ export const sizeLaws: Law[] = [
       await ctx.property(
         fc.constantFrom(...sizesUpTo(4097)),
         // At least two classes: one class is a degenerate loss (always 0) libraries reject.
-        fc.constantFrom(...sizesUpTo(32001).filter((c) => c >= 2)),
+        // The sweep holds the 32 001-class row; random rows stay within 4097.
+        fc.constantFrom(...sizesUpTo(4097).filter((c) => c >= 2)),
         fc.constantFrom("mean", "sum", "none"),
         fc.constantFrom("indices", "soft", "softScaled"),
         fillOf(["uniform", "lastMax", "offset"], [1, 10, 50]),
@@ -652,7 +656,8 @@ export const sizeLaws: Law[] = [
     runs: RUNS,
     async check(ctx) {
       await sweep(ctx, MATMUL_SWEEP, (c) => checkMatmul(ctx, c));
-      const dims = [1, 3, 31, 63, 64, 65, 127, 128, 129, 255, 257];
+      // The sweep holds the products past 256; random ones stay within 129.
+      const dims = [1, 3, 31, 63, 64, 65, 127, 128, 129];
       await ctx.property(
         fc.array(fc.constantFrom(1, 2, 3), { maxLength: 2 }),
         fc.constantFrom(...dims),

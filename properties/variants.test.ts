@@ -47,9 +47,16 @@ describe("the known-good variants are what they claim", () => {
   });
 });
 
+/**
+ * I5j holds each elementwise op to I5a's budget on 16.8 million elements: it finds index
+ * arithmetic past the grid limit, which these JS kernels do not have, and costs seconds per
+ * backend; their rounding meets the same budget in I5a.
+ */
+const budgetLaws = allLaws.filter((l) => l.id !== "I5j");
+
 for (const variant of goodVariants) {
   describe(`${variant.name} (known-good float32)`, () => {
-    for (const law of allLaws) {
+    for (const law of budgetLaws) {
       test(`${law.id} accepts ${variant.name}: ${law.title}`, async () => {
         const result = await runLaw(law, variant, options);
         expect(result.message ?? "", `${law.id} rejects ${variant.name}`).toBe("");

@@ -462,8 +462,10 @@ export async function yielding<T>(p: Promise<T>): Promise<T> {
     done = true;
   };
   p.then(settle, settle);
-  while (!done) {
-    Atomics.wait(gate, 0, 0, 0.05);
+  // The sleep doubles from 50 µs to 2 ms: a short kernel still returns within microseconds,
+  // and a long one (seconds on SwiftShader) no longer costs a core thousands of polls a second.
+  for (let sleep = 0.05; !done; sleep = Math.min(2, sleep * 2)) {
+    Atomics.wait(gate, 0, 0, sleep);
     await new Promise((resolve) => setImmediate(resolve));
   }
   return p;
