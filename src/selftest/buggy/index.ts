@@ -1,6 +1,7 @@
 /** Every shipped known-bad backend. */
 import { mutants as activations } from "./activations.ts";
 import { mutants as backprop } from "./backprop.ts";
+import { mutants as boundary } from "./boundary.ts";
 import { mutants as dropout } from "./dropout.ts";
 import { mutants as engine } from "./engine.ts";
 import { mutants as init } from "./init.ts";
@@ -21,4 +22,5 @@ export const allMutants: readonly Mutant[] = [
   ...backprop,
   ...regularization,
   ...engine,
+  ...boundary,
 ];
