@@ -153,8 +153,6 @@ const UNARY_SWEEP: UnaryCase[] = [
   { shape: [65537], fill: { seed: 6, family: U, scale: 10 }, alpha: 0.01 },
   // Past 2^16 with a vector tail of 3 (65537 leaves one lane: a tail bug needs two or three).
   { shape: [65539], fill: { seed: 7, family: U, scale: 10 }, alpha: 0.01 },
-  // Past 2^16 with a vector tail of 3 (65537 leaves one lane: a tail bug needs two or three).
-  { shape: [65539], fill: { seed: 7, family: U, scale: 10 }, alpha: 0.01 },
 ];
 
 // ── I5b: binary ops with broadcasting ─────────────────────────────────────────────────────────
@@ -301,9 +299,6 @@ const LOSS_SWEEP: LossCase[] = [
   { n: 5, c: 1025, reduction: "sum", target: "softScaled", fill: f(3, "offset", 1) },
   { n: 4097, c: 3, reduction: "mean", target: "soft", fill: f(4) },
   { n: 2, c: 32001, reduction: "none", target: "indices", fill: f(5, "lastMax") },
-  // A reduced batch just past a block of 1024 with a long partial block (4097 leaves one row,
-  // within the mean's budget).
-  { n: 1100, c: 3, reduction: "sum", target: "indices", fill: f(7) },
   // A reduced batch just past a block of 1024 with a long partial block (4097 leaves one row,
   // within the mean's budget).
   { n: 1100, c: 3, reduction: "sum", target: "indices", fill: f(7) },
