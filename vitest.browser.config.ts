@@ -55,6 +55,8 @@ export default defineConfig({
   },
   test: {
     include: ["properties/**/*.browser.ts"],
+    // cpu32 and webgpu in two tabs at once, as the Node suite runs its two law files.
+    maxWorkers: 2,
     // As the Node suite (properties/describe-laws.ts): the large-size laws take minutes on SwiftShader.
     testTimeout: 180_000,
     provide: {
