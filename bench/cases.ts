@@ -496,7 +496,11 @@ function norms(op: "batch_norm" | "layer_norm", rows: number, features: number):
       steps: (dt) => [
         {
           op: `${op}_vjp` as OpName,
-          inputs: { ...affine(dt), dy: values(dt, shape, "signed", "dy") },
+          // batch_norm_vjp takes no beta (the contract: dβ = Σdy needs none); layer_norm_vjp does.
+          inputs: {
+            ...(op === "batch_norm" ? { x: affine(dt).x, gamma: affine(dt).gamma } : affine(dt)),
+            dy: values(dt, shape, "signed", "dy"),
+          },
           attrs: { eps },
         },
       ],
