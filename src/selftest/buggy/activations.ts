@@ -105,7 +105,7 @@ export const mutants: Mutant[] = [
   mutant(
     "gelu-vjp-no-pdf",
     "gelu_vjp returns Φ(x) and forgets the x·φ(x) term of the product rule",
-    ["C9e"],
+    ["C9e", "I5a"],
     {
       gelu_vjp: ({ x, dy }) =>
         map(x, (v, i) => {
@@ -117,7 +117,7 @@ export const mutants: Mutant[] = [
   mutant(
     "silu-vjp-sigma",
     "silu_vjp returns σ(x), treating x·σ(x) as if x were a constant",
-    ["C9f"],
+    ["C9f", "I5a"],
     {
       silu_vjp: ({ x, dy }) => map(x, (v, i) => f(dy.data[i] * sigmoid(v))),
     },

@@ -53,7 +53,7 @@ export const mutants: Mutant[] = [
   mutant(
     "matmul-vjp-untransposed-b",
     "dA reads B with the row stride of Bᵀ (dY·B instead of dY·Bᵀ for square B): a missed transpose",
-    ["G1c"],
+    ["G1c", "I5h"],
     {
       matmul_vjp: async (inputs, attrs) => {
         const { a, b, dy } = inputs;
@@ -78,7 +78,7 @@ export const mutants: Mutant[] = [
   mutant(
     "add-vjp-stretched-dims-not-summed",
     "the broadcast gradient of add is summed over prepended dims but not over stretched size-1 dims",
-    ["G1a"],
+    ["G1a", "I5b"],
     {
       add_vjp: ({ a, b, dy }) => ({
         da: halfUnbroadcast(dy, a.shape),
@@ -89,7 +89,7 @@ export const mutants: Mutant[] = [
   mutant(
     "variance-vjp-biased-denominator",
     "the unbiased variance's gradient divides by n instead of n − 1",
-    ["G1b"],
+    ["G1b", "I5c"],
     {
       variance_vjp: (inputs, attrs) => k.variance_vjp(inputs, { ...attrs, unbiased: false }),
     },
@@ -97,7 +97,7 @@ export const mutants: Mutant[] = [
   mutant(
     "max-vjp-full-gradient-to-each-tie",
     "max's gradient goes in full to every element equal to the max (a mask x == max) instead of being split among ties",
-    ["G1b"],
+    ["G1b", "I5c"],
     {
       max_vjp: async (inputs, attrs) => {
         const split = await k.max_vjp(inputs, attrs);
@@ -121,7 +121,7 @@ export const mutants: Mutant[] = [
   mutant(
     "mse-vjp-missing-factor-2",
     "d(p − t)²/dp computed as (p − t) instead of 2(p − t)",
-    ["G1e"],
+    ["G1e", "I5e"],
     {
       mse_vjp: async (inputs, attrs) => scaled(await k.mse_vjp(inputs, attrs), 0.5),
     },

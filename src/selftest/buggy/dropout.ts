@@ -76,7 +76,7 @@ export const mutants: Mutant[] = [
   mutant(
     "dropout-vjp-redraws-mask",
     "the backward pass draws a fresh mask (seed + 1) instead of reusing the forward's",
-    ["E5"],
+    ["E5", "I5i"],
     {
       dropout_vjp: ({ dy }, attrs) => dropout(dy, { ...attrs, seed: attrs.seed + 1 }),
     },

@@ -162,7 +162,7 @@ export const mutants: Mutant[] = [
   mutant(
     "ce-fused-mean-grad",
     "fused cross-entropy whose gradient forgets the mean's 1/N (right for batch size 1 only)",
-    ["I3b"],
+    ["I3b", "I5e"],
     {
       cross_entropy_fused: fusedFromParts((d, n, reduction) => {
         if (reduction === "mean") for (let i = 0; i < d.length; i++) d[i] = Math.fround(d[i] * n);

@@ -117,7 +117,7 @@ export const mutants: Mutant[] = [
   mutant(
     "matmul-vjp-db-tail",
     "matmul_vjp computes db in tiles of 4 columns and skips the remainder: the last units get no gradient",
-    ["D6a"],
+    ["D6a", "I5h"],
     {
       matmul_vjp: (inputs, attrs) => {
         const g = cpu32.kernels.matmul_vjp!(inputs, attrs) as { da: Tensor; db: Tensor };

@@ -243,7 +243,7 @@ export const mutants: Mutant[] = [
   mutant(
     "bn-vjp-dgamma-is-dbeta",
     "the batch-norm backward returns Σ dy for dγ (the x̂ factor is lost)",
-    ["F3a"],
+    ["F3a", "I5g"],
     { batch_norm_vjp: batchNormVjp("dgamma-is-dbeta") },
   ),
 ];
