@@ -202,19 +202,13 @@ describe("a hostile module never decides, stops or poisons the verdict", () => {
     expectReports(r);
     const path = (name: string) => attack(name);
     const notLoaded: [string, RegExp][] = [
-      [
-        "import-loop",
-        /the module did not load: .*loading the module did not finish within 1500 ms/,
-      ],
+      ["import-loop", /the module did not load: .*loading the module did not finish within \d+ ms/],
       // Node would exit 13 on a top-level await that never settles; the child's channel keeps
       // it alive, so it is the clock that stops it.
-      [
-        "export-hang",
-        /the module did not load: .*loading the module did not finish within 1500 ms/,
-      ],
+      ["export-hang", /the module did not load: .*loading the module did not finish within \d+ ms/],
       [
         "export-hang-timer",
-        /the module did not load: .*loading the module did not finish within 1500 ms/,
+        /the module did not load: .*loading the module did not finish within \d+ ms/,
       ],
     ];
     for (const [name, message] of notLoaded) {

@@ -80,6 +80,8 @@ export class ModuleLoadError extends Error {
 
 const CHILD = fileURLToPath(new URL("./child.mjs", import.meta.url));
 /** How long a child may take to start (tsx and the laws), before it counts as broken. */
+/** The least time a module gets to load in its child, whatever --timeout says. */
+const LOAD_MS = 10_000;
 const START_MS = 60_000;
 
 /** A placeholder of the same `typeof` as a kernel entry that is not a function (for warnings). */
@@ -345,14 +347,18 @@ class Probe {
     } else {
       // Between kernel calls the law's own work runs (generating cases, comparing): a busy
       // machine may slow it, so the margin is wider than a kernel's.
+      // Loading is the harness's work as much as the module's (tsx compiles it, the engine
+      // loads): on a busy machine that alone can take seconds, so a load gets at least LOAD_MS.
       const deadline =
-        this.phase === Phase.Load || this.phase === Phase.Kernel || this.phase === Phase.Dispose
-          ? t + this.grace
-          : this.phase === Phase.Reference
-            ? Math.max(60_000, 2 * t)
-            : this.phase === Phase.Idle
-              ? Number.POSITIVE_INFINITY
-              : t + Math.max(3000, t);
+        this.phase === Phase.Load
+          ? Math.max(LOAD_MS, t + this.grace)
+          : this.phase === Phase.Kernel || this.phase === Phase.Dispose
+            ? t + this.grace
+            : this.phase === Phase.Reference
+              ? Math.max(60_000, 2 * t)
+              : this.phase === Phase.Idle
+                ? Number.POSITIVE_INFINITY
+                : t + Math.max(3000, t);
       if (stuck > deadline) {
         const name = OP_NAMES[this.op - 1];
         reason =
