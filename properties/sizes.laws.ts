@@ -402,7 +402,7 @@ const MATMUL_SWEEP: MatmulCase[] = [
   { batch: [2], m: 257, k: 65, n: 1, fill: f(3, "lastMax", 1) },
   { batch: [2, 3], m: 65, k: 1, n: 129, fill: f(4, U, 4) },
   { batch: [3, 2], m: 33, k: 129, n: 17, fill: f(5, U, 1) },
-  { batch: [], m: 257, k: 513, n: 255, fill: f(6, U, 1) },
+  { batch: [], m: 257, k: 257, n: 129, fill: f(6, U, 1) },
 ];
 
 // ── I5i: dropout masks ────────────────────────────────────────────────────────────────────────
