@@ -208,6 +208,13 @@ export const tfjsVerdicts: Record<TfjsKind, readonly Verdict[]> = {
       why: "The I4a sigmoid bug where the size law meets it: sigmoid(NaN) is 0 on SwiftShader, a NaN placed at the tail of a tensor of 257.",
       evidence: /sigmoid vs float64 reference.*expected NaN/s,
     },
+    {
+      lawId: "I5j",
+      verdict: "failed",
+      kind: "bug",
+      why: "C2a's tanh cancellation met past the grid limit: near 0 tfjs-webgpu's tanh loses its relative accuracy (27 of the 6376 elements checked, all of small magnitude); the elements past 65535·256 are written.",
+      evidence: /tanh on \d+ elements \(past the grid limit/,
+    },
     ...sizeVerdicts("webgpu"),
   ],
 };
