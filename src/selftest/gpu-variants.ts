@@ -13,6 +13,15 @@
 import type { Backend, Kernel, Kernels, Reduction, Targets } from "../engine/contract.ts";
 import { cpu32 } from "../engine/cpu/index.ts";
 import { type FloatArray, type IndexTensor, sizeOf, type Tensor } from "../engine/tensor.ts";
+import {
+  chan,
+  fma,
+  type Get,
+  type Moments,
+  matmulThrough,
+  out,
+  type Product,
+} from "./float32-parts.ts";
 
 const r = Math.fround;
 
@@ -23,13 +32,6 @@ const CHUNK = 1024;
 /** Output tile (rows and columns) and K block of the tiled matmul. */
 const TILE = 64;
 const K_BLOCK = 32;
-
-const out = (shape: readonly number[]): Tensor => ({
-  shape: [...shape],
-  data: new Float32Array(sizeOf(shape)),
-});
-
-type Get = (k: number) => number;
 
 // ---------------------------------------------------------------------------------------------
 // Tree sums.
@@ -75,26 +77,6 @@ function maxOf(get: Get, n: number): number {
 
 // ---------------------------------------------------------------------------------------------
 // Moments: Welford per lane, Chan's merge across lanes.
-
-interface Moments {
-  n: number;
-  mean: number;
-  m2: number;
-}
-
-/** Chan, Golub & LeVeque's merge of two partial moments (PyTorch's WelfordOps::combine). */
-function chan(a: Moments, b: Moments): Moments {
-  if (a.n === 0) return b;
-  if (b.n === 0) return a;
-  const n = a.n + b.n;
-  const delta = r(b.mean - a.mean);
-  const nbOverN = r(b.n / n);
-  return {
-    n,
-    mean: r(a.mean + r(delta * nbOverN)),
-    m2: r(r(a.m2 + b.m2) + r(r(r(delta * delta) * a.n) * nbOverN)),
-  };
-}
 
 /**
  * Mean and Σ(x − μ)² of a run: lane t of a 256-lane workgroup runs Welford over elements
@@ -314,23 +296,13 @@ function normBackward(
 // ---------------------------------------------------------------------------------------------
 // Tiled matmul.
 
-/** a·b + c rounded once: a float32 product is exact in float64, so this is a fused multiply-add
- * (up to a double rounding too rare to matter). */
-const fma = (a: number, b: number, c: number): number => r(a * b + c);
-
 /**
  * C[t] = A[t]·B[t] for every batch t, A m×k and B k×n read through (row, col) strides: output
  * tiles of 64 × 64; for each, K in blocks of 32 whose partial dot products (fused multiply-adds
  * from 0) are added to the tile's accumulators, as a kernel that stages A and B in shared memory
  * one K block at a time does.
  */
-function tiledProduct(
-  shape: readonly number[],
-  batch: number,
-  [m, k, n]: readonly [number, number, number],
-  a: (t: number, i: number, p: number) => number,
-  b: (t: number, p: number, j: number) => number,
-): Tensor {
+const tiledProduct: Product = (shape, batch, [m, k, n], a, b) => {
   const y = out(shape);
   for (let t = 0; t < batch; t++) {
     for (let i0 = 0; i0 < m; i0 += TILE) {
@@ -353,13 +325,7 @@ function tiledProduct(
     }
   }
   return y;
-}
-
-function dims(a: Tensor, b: Tensor) {
-  const rank = a.shape.length;
-  const [m, k, n] = [a.shape[rank - 2], a.shape[rank - 1], b.shape[rank - 1]];
-  return { m, k, n, batch: a.data.length / (m * k), lead: a.shape.slice(0, rank - 2) };
-}
+};
 
 // ---------------------------------------------------------------------------------------------
 
@@ -522,36 +488,7 @@ const kernels: Kernels = {
     return { dx, dgamma, dbeta };
   },
 
-  matmul: ({ a, b }) => {
-    const { m, k, n, batch, lead } = dims(a, b);
-    return tiledProduct(
-      [...lead, m, n],
-      batch,
-      [m, k, n],
-      (t, i, p) => a.data[t * m * k + i * k + p],
-      (t, p, j) => b.data[t * k * n + p * n + j],
-    );
-  },
-  // da = dy·bᵀ and db = aᵀ·dy, the same tiled kernel reading transposed strides.
-  matmul_vjp: ({ a, b, dy }) => {
-    const { m, k, n, batch } = dims(a, b);
-    return {
-      da: tiledProduct(
-        a.shape,
-        batch,
-        [m, n, k],
-        (t, i, p) => dy.data[t * m * n + i * n + p],
-        (t, p, j) => b.data[t * k * n + j * n + p],
-      ),
-      db: tiledProduct(
-        b.shape,
-        batch,
-        [k, m, n],
-        (t, i, p) => a.data[t * m * k + p * k + i],
-        (t, p, j) => dy.data[t * m * n + p * n + j],
-      ),
-    };
-  },
+  ...matmulThrough(tiledProduct),
 };
 
 /** The GPU-style float32 backend: cpu32's elementwise kernels, everything else as above. */

@@ -25,23 +25,23 @@ import {
   broadcastShapes,
   type FloatArray,
   type IndexTensor,
-  sizeOf,
   type Tensor,
 } from "../engine/tensor.ts";
+import {
+  chan,
+  fma,
+  type Get,
+  type Moments,
+  matmulThrough,
+  out,
+  type Product,
+} from "./float32-parts.ts";
 import { f32Gpu } from "./gpu-variants.ts";
 
 const r = Math.fround;
 
-/** a·b + c rounded once: a float32 product is exact in float64, so this is a fused multiply-add
- * (up to a double rounding too rare to matter), the GPU's native accumulate. */
-const fma = (a: number, b: number, c: number): number => r(a * b + c);
-
 const SQRT1_2 = r(Math.SQRT1_2);
 const INV_SQRT_2PI = r(1 / Math.sqrt(2 * Math.PI));
-
-function out(shape: readonly number[]): Tensor {
-  return { shape: [...shape], data: new Float32Array(sizeOf(shape)) };
-}
 
 const isInf = (v: number): boolean =>
   v === Number.POSITIVE_INFINITY || v === Number.NEGATIVE_INFINITY;
@@ -116,8 +116,6 @@ const fastLibm: Libm = {
 // ---------------------------------------------------------------------------------------------
 // Summation orders.
 
-type Get = (k: number) => number;
-
 /** Pairwise (tree) summation, as a GPU block reduction or XLA's tree reduce adds. A one-element
  * sum is that element (−0 included). */
 function pairwise(get: Get, lo: number, n: number): number {
@@ -140,12 +138,6 @@ function lanes4(get: Get, n: number): number {
   return n === 3 ? r(left + acc[2]) : r(left + r(acc[2] + acc[3]));
 }
 
-interface Moments {
-  n: number;
-  mean: number;
-  m2: number;
-}
-
 /** Welford's one-pass mean and Σ(x − μ)², as PyTorch's WelfordOps with a float accumulator
  * (CUDA var/std and batch-norm statistics, the CPU layer-norm's row moments) computes them. */
 function welford(get: Get, n: number, first = 0, step = 1): Moments {
@@ -160,20 +152,6 @@ function welford(get: Get, n: number, first = 0, step = 1): Moments {
     m2 = r(m2 + r(delta * r(v - mean)));
   }
   return { n: count, mean, m2 };
-}
-
-/** Chan's parallel merge of two partial moments (WelfordOps::combine). */
-function chan(a: Moments, b: Moments): Moments {
-  if (a.n === 0) return b;
-  if (b.n === 0) return a;
-  const n = a.n + b.n;
-  const delta = r(b.mean - a.mean);
-  const nbOverN = r(b.n / n);
-  return {
-    n,
-    mean: r(a.mean + r(delta * nbOverN)),
-    m2: r(r(a.m2 + b.m2) + r(r(r(delta * delta) * a.n) * nbOverN)),
-  };
 }
 
 /** Welford per lane over a thread-strided split (lane t takes k ≡ t mod lanes), the lanes then
@@ -370,13 +348,7 @@ function libraryKernels({ lib, lanes }: Style): Kernels {
 
   /** C[b] = A[b]·B[b] through strides, accumulating k in tiles of 4 with fused multiply-adds and
    * adding each tile's partial sum to the total, as a register-blocked GEMM micro-kernel does. */
-  const product = (
-    shape: readonly number[],
-    batch: number,
-    [m, k, n]: [number, number, number],
-    a: (t: number, i: number, p: number) => number,
-    b: (t: number, p: number, j: number) => number,
-  ): Tensor => {
+  const product: Product = (shape, batch, [m, k, n], a, b) => {
     const c = out(shape);
     for (let t = 0; t < batch; t++) {
       for (let i = 0; i < m; i++) {
@@ -393,12 +365,6 @@ function libraryKernels({ lib, lanes }: Style): Kernels {
     }
     return c;
   };
-  const dims = (a: Tensor, b: Tensor) => {
-    const rank = a.shape.length;
-    const [m, k, n] = [a.shape[rank - 2], a.shape[rank - 1], b.shape[rank - 1]];
-    return { m, k, n, batch: a.data.length / (m * k), lead: a.shape.slice(0, rank - 2) };
-  };
-
   return {
     exp: ({ x }) => map(x, lib.exp),
     // PyTorch's exp backward: grad·result.
@@ -506,36 +472,7 @@ function libraryKernels({ lib, lanes }: Style): Kernels {
       return dx;
     },
 
-    matmul: ({ a, b }) => {
-      const { m, k, n, batch, lead } = dims(a, b);
-      return product(
-        [...lead, m, n],
-        batch,
-        [m, k, n],
-        (t, i, p) => a.data[t * m * k + i * k + p],
-        (t, p, j) => b.data[t * k * n + p * n + j],
-      );
-    },
-    // da = dy·bᵀ, db = aᵀ·dy, the same blocked micro-kernel reading transposed strides.
-    matmul_vjp: ({ a, b, dy }) => {
-      const { m, k, n, batch } = dims(a, b);
-      return {
-        da: product(
-          a.shape,
-          batch,
-          [m, n, k],
-          (t, i, p) => dy.data[t * m * n + i * n + p],
-          (t, p, j) => b.data[t * k * n + j * n + p],
-        ),
-        db: product(
-          b.shape,
-          batch,
-          [k, m, n],
-          (t, i, p) => a.data[t * m * k + p * k + i],
-          (t, p, j) => dy.data[t * m * n + p * n + j],
-        ),
-      };
-    },
+    ...matmulThrough(product),
 
     softmax: ({ x }) => softmax(x),
     // PyTorch's softmax backward: y·(dy − Σ dy·y), the dot product pairwise.
