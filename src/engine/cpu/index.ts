@@ -21,15 +21,11 @@ import { normKernels } from "./norm.ts";
 import { reductionKernels } from "./reductions.ts";
 import { softmaxKernels } from "./softmax.ts";
 
-export function makeCpuBackend(
-  name: string,
-  dtype: FloatDType,
-  round: (x: number) => number,
-): Backend {
-  const ctx: Ctx = { dtype, r: round };
-  // Typed over every OpName, so an op added to the contract fails to compile here until it has
-  // a reference kernel.
-  const kernels: CpuKernels<OpName> = {
+/** Every reference kernel for a dtype and its rounding, typed as the synchronous functions they
+ * are. Typed over every OpName, so an op added to the contract fails to compile here until it
+ * has a reference kernel. */
+export function cpuKernels(ctx: Ctx): CpuKernels<OpName> {
+  return {
     ...elementwiseKernels(ctx),
     ...activationKernels(ctx),
     ...reductionKernels(ctx),
@@ -40,6 +36,14 @@ export function makeCpuBackend(
     ...dropoutKernels(ctx),
     ...initKernels(ctx),
   };
+}
+
+export function makeCpuBackend(
+  name: string,
+  dtype: FloatDType,
+  round: (x: number) => number,
+): Backend {
+  const kernels = cpuKernels({ dtype, r: round });
   return { name, dtype, kernels, rng: "philox4x32-10" };
 }
 

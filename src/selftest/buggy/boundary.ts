@@ -15,7 +15,6 @@ import type {
   Reduction,
   Targets,
 } from "../../engine/contract.ts";
-import { activationKernels } from "../../engine/cpu/activations.ts";
 import {
   axisLayout,
   type CpuKernels,
@@ -24,14 +23,8 @@ import {
   sumRun,
   zeros,
 } from "../../engine/cpu/common.ts";
-import { dropoutKernels } from "../../engine/cpu/dropout.ts";
-import { elementwiseKernels } from "../../engine/cpu/elementwise.ts";
-import { initKernels } from "../../engine/cpu/init.ts";
-import { lossKernels } from "../../engine/cpu/losses.ts";
-import { matmulKernels } from "../../engine/cpu/matmul.ts";
-import { normKernels } from "../../engine/cpu/norm.ts";
-import { reductionKernels } from "../../engine/cpu/reductions.ts";
-import { rowLogSumExp, rowMax, rowSumExp, softmaxKernels } from "../../engine/cpu/softmax.ts";
+import { cpuKernels } from "../../engine/cpu/index.ts";
+import { rowLogSumExp, rowMax, rowSumExp } from "../../engine/cpu/softmax.ts";
 import { dropThreshold, philoxInto, seedKey } from "../../engine/random.ts";
 import {
   broadcastIndex,
@@ -48,17 +41,7 @@ const f = Math.fround;
 const ctx: Ctx = { dtype: "float32", r: f };
 
 /** cpu32's kernels, typed as the synchronous functions they are. */
-const ref: CpuKernels<OpName> = {
-  ...elementwiseKernels(ctx),
-  ...activationKernels(ctx),
-  ...reductionKernels(ctx),
-  ...matmulKernels(ctx),
-  ...softmaxKernels(ctx),
-  ...lossKernels(ctx),
-  ...normKernels(ctx),
-  ...dropoutKernels(ctx),
-  ...initKernels(ctx),
-};
+const ref: CpuKernels<OpName> = cpuKernels(ctx);
 
 /** The largest 1-D dispatch: 65535 workgroups of 256 invocations. */
 const GRID_LIMIT = 65535 * 256;
