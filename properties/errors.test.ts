@@ -375,6 +375,33 @@ describe("a kernel that breaks the contract is reported, not trusted", () => {
     });
   }
 
+  test("a large input handed to several calls is checked for mutation on every one of them", async () => {
+    // call() keeps its copy of a large input between calls; a kernel that writes into it on
+    // the third call, or after its call returned, is still caught, and the next call's check
+    // starts from the input's values at that time.
+    let calls = 0;
+    const late: Backend = {
+      ...cpu32,
+      name: "late",
+      kernels: {
+        ...cpu32.kernels,
+        relu: ({ x }) => {
+          calls++;
+          if (calls === 2) setTimeout(() => (x.data as Float32Array).fill(7), 0);
+          if (calls === 3) (x.data as Float32Array)[x.data.length - 1] = -1;
+          return { shape: x.shape, data: new Float32Array(x.data.length) };
+        },
+      },
+    };
+    const big = { x: tensor("float32", [1 << 17], 1) };
+    await call(late, "relu", big, {});
+    await call(late, "relu", big, {});
+    await new Promise((r) => setTimeout(r, 5));
+    expect(big.x.data[0]).toBe(7);
+    await expect(call(late, "relu", big, {})).rejects.toThrow(/mutated its input 'x'/);
+    await expect(call(late, "relu", big, {})).resolves.toBeDefined();
+  });
+
   test("a kernel that never returns is cut off by the per-call timeout", async () => {
     const hangs: Backend = {
       ...cpu32,
