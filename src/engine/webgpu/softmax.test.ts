@@ -1,10 +1,25 @@
 /**
- * The softmax-family and loss kernels on shapes the laws' small tensors never reach: every
- * threads-per-row specialisation of src/engine/webgpu/softmax.ts (one thread per row up to a
- * workgroup per row, rows longer than the workgroup, ragged tails, rank-3 batches), rows of
- * special values at each of them, and the multi-chunk reductions of losses.ts; each compared
- * with the float64 reference within the op's default float32 budget. Skipped, loudly, where
- * there is no adapter (an error under TENSORLAWS_REQUIRE_GPU=1, as in CI).
+ * The softmax-family and loss row kernels of src/engine/webgpu/softmax.ts where the laws do not
+ * reach them: each compared with the float64 reference within the op's default float32 budget.
+ * Skipped, loudly, where there is no adapter (an error under TENSORLAWS_REQUIRE_GPU=1, as in CI).
+ *
+ * What covers the rest: properties/laws.webgpu.test.ts runs every law on the default WebGPU
+ * backend, which on SwiftShader (CI) merges a row's threads with subgroup shuffles. Its size laws
+ * (properties/sizes.laws.ts) I5d (softmax family and gradients: rows of 5 to 65537, ranks 1 to 4,
+ * 1 to 256 threads per row) and I5e (cross-entropy of both target kinds, its gradient, the fused
+ * call, nll and mse, batches and rows past 1024, every reduction, mse over many chunks) cover
+ * that path on finite rows, and every path with one thread per row (no merge at all, the same
+ * shader either way). So this file tests:
+ *  - the other merge path, the shared-memory trees (a device created with `subgroups: false`;
+ *    the only path where the adapter has no subgroups): every row kernel with several rows per
+ *    workgroup spread over more than one workgroup with dead rows in the last, and with a
+ *    workgroup per row longer than the workgroup with a ragged tail; rows of special values in
+ *    both, which the laws put only in rows short enough for one thread;
+ *  - rows of special values through the subgroup shuffles (butterfly, then the tree over a row's
+ *    subgroups) for the forward kernels;
+ *  - one-class cross-entropy (I5e draws at least two classes).
+ * Pipeline compilation is what costs here (about 0.35 s per kernel and threads-per-row on
+ * SwiftShader), so each path gets as few threads-per-row specialisations as cross its boundaries.
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { toleranceFields } from "../../harness/budgets.ts";
@@ -13,22 +28,19 @@ import type { OpName } from "../contract.ts";
 import { cpu } from "../cpu/index.ts";
 import type { IndexTensor, Tensor } from "../tensor.ts";
 import { createWebGpuBackend, type WebGpuBackend } from "./index.ts";
+import { WG } from "./runtime.ts";
+import { lanesFor } from "./softmax.ts";
 import { lcgTensor, webgpuForTests } from "./test-support.ts";
 
 const backend = await webgpuForTests("src/engine/webgpu/softmax.test.ts (softmax and loss shapes)");
-// Where the adapter has subgroups the row kernels merge with shuffles; the shared-memory trees
-// every adapter can run are then tested on a second device created without the feature.
-const fallback = backend?.runtime.subgroups
-  ? await createWebGpuBackend({ subgroups: false })
-  : undefined;
+// Where the adapter has subgroups the default device merges with shuffles, and the shared-memory
+// trees every adapter can run are tested on a second device created without the feature.
+const shuffles = backend?.runtime.subgroups ? backend : undefined;
+const trees = shuffles ? await createWebGpuBackend({ subgroups: false }) : backend;
 afterAll(async () => {
   await backend?.dispose();
-  await fallback?.dispose();
+  if (trees !== backend) await trees?.dispose();
 });
-const paths = [
-  { how: backend?.runtime.subgroups ? "subgroup shuffles" : "shared-memory trees", gpu: backend },
-  ...(fallback ? [{ how: "shared-memory trees", gpu: fallback }] : []),
-];
 
 /** Row r of a [rows, n] view gets the special values the reference defines an answer for. */
 function withSpecialRows(t: Tensor): Tensor {
@@ -83,78 +95,93 @@ async function expectWithinBudget(
   }
 }
 
-// One thread per row (n = 1, short rows, and rows so many they fill the device), a few threads
-// per row, 128 and 256 threads per row, rows longer than a workgroup with a ragged tail, a
-// rank-3 batch.
-const shapes: number[][] = [
-  [3, 1],
-  [7, 2, 5],
-  [5000, 33],
-  [600, 70],
-  [13, 100],
-  [4, 1000],
-  [2, 3001],
-  [1, 20000],
-];
+/**
+ * The threads-per-row boundaries of the merge (lanesFor; 4096 is the smallest grid a device is
+ * filled with, and none of these reaches it): several rows per workgroup over two workgroups,
+ * the second with 11 dead rows (rank 3); and a workgroup per row, each row 4 elements a thread
+ * plus a ragged tail, 5 rows for the 5 special rows.
+ */
+const SEVERAL = { shape: [3, 7, 100], lanes: 16 };
+const WHOLE = { shape: [5, 1031], lanes: WG };
 
-describe.skipIf(!backend).each(paths)("webgpu softmax family, merging with $how", ({ gpu }) => {
-  for (const shape of shapes) {
-    it(`softmax, log_softmax, logsumexp and their gradients on [${shape}]`, async () => {
-      const x = withSpecialRows(lcgTensor(shape, 20, 3));
-      const dy = lcgTensor(shape, 2, 5);
-      const dyRow = lcgTensor(shape.slice(0, -1), 2, 7);
-      for (const op of ["softmax", "log_softmax", "logsumexp"] as const) {
-        await expectWithinBudget(gpu!, op, { x }, {});
-      }
-      // Finite logits for the gradients: a special row's gradient is NaN either way.
-      const xf = lcgTensor(shape, 20, 3);
-      await expectWithinBudget(gpu!, "softmax_vjp", { x: xf, dy }, {});
-      await expectWithinBudget(gpu!, "log_softmax_vjp", { x: xf, dy }, {});
-      await expectWithinBudget(gpu!, "logsumexp_vjp", { x: xf, dy: dyRow }, {});
-    });
+it("the shapes get the threads per row they are meant to cross", () => {
+  for (const { shape, lanes } of [SEVERAL, WHOLE]) {
+    const n = shape[shape.length - 1];
+    expect(lanesFor(shape.reduce((a, b) => a * b, 1) / n, n, 4096), `[${shape}]`).toBe(lanes);
   }
 });
 
-describe.skipIf(!backend).each(paths)("webgpu losses, merging with $how", ({ gpu }) => {
+async function softmaxFamily(gpu: WebGpuBackend, shape: number[], gradients: boolean) {
+  const x = withSpecialRows(lcgTensor(shape, 20, 3));
+  for (const op of ["softmax", "log_softmax", "logsumexp"] as const) {
+    await expectWithinBudget(gpu, op, { x }, {});
+  }
+  if (!gradients) return;
+  // Finite logits for the gradients: a special row's gradient is NaN either way.
+  const xf = lcgTensor(shape, 20, 3);
+  const dy = lcgTensor(shape, 2, 5);
+  await expectWithinBudget(gpu, "softmax_vjp", { x: xf, dy }, {});
+  await expectWithinBudget(gpu, "log_softmax_vjp", { x: xf, dy }, {});
+  await expectWithinBudget(
+    gpu,
+    "logsumexp_vjp",
+    { x: xf, dy: lcgTensor(shape.slice(0, -1), 2, 7) },
+    {},
+  );
+}
+
+/** Class indices, and soft targets: non-negative, some exactly 0 (a −∞ logit there must not make NaN). */
+function targets(n: number, c: number): [IndexTensor, Tensor] {
+  const classes: IndexTensor = {
+    shape: [n],
+    data: Int32Array.from({ length: n }, (_, i) => (i * 7919) % c),
+  };
+  const soft = lcgTensor([n, c], 1, 13, 0.5);
+  soft.data.forEach((v, i) => {
+    soft.data[i] = v < 0.2 ? 0 : v;
+  });
+  return [classes, soft];
+}
+
+describe.skipIf(!trees)("webgpu row kernels, merging with shared-memory trees", () => {
+  for (const { shape } of [SEVERAL, WHOLE]) {
+    it(`softmax, log_softmax, logsumexp and their gradients on [${shape}]`, async () => {
+      await softmaxFamily(trees!, shape, true);
+    });
+  }
+
   const lossShapes: [number, number][] = [
     [2, 1],
-    [5000, 10],
-    [13, 100],
-    [3, 3001],
+    [SEVERAL.shape[0] * SEVERAL.shape[1], SEVERAL.shape[2]],
+    [WHOLE.shape[0], WHOLE.shape[1]],
   ];
   for (const [n, c] of lossShapes) {
     it(`cross-entropy (indices and soft targets; alone, its gradient, and fused) and nll on [${n}, ${c}]`, async () => {
+      const gpu = trees!;
       const logits = withSpecialRows(lcgTensor([n, c], 16, 11));
       const finite = lcgTensor([n, c], 16, 11);
-      const classes: IndexTensor = {
-        shape: [n],
-        data: Int32Array.from({ length: n }, (_, i) => (i * 7919) % c),
-      };
-      // Soft targets: non-negative, some exactly 0 (a −∞ logit there must not make NaN).
-      const soft = lcgTensor([n, c], 1, 13, 0.5);
-      soft.data.forEach((v, i) => {
-        soft.data[i] = v < 0.2 ? 0 : v;
-      });
+      const [classes, soft] = targets(n, c);
       for (const reduction of ["none", "sum", "mean"] as const) {
         const dy = reduction === "none" ? lcgTensor([n], 2, 17) : lcgTensor([], 2, 19);
         for (const target of [classes, soft]) {
-          await expectWithinBudget(gpu!, "cross_entropy", { logits, target }, { reduction });
+          await expectWithinBudget(gpu, "cross_entropy", { logits, target }, { reduction });
           await expectWithinBudget(
-            gpu!,
+            gpu,
             "cross_entropy_vjp",
             { logits: finite, target, dy },
             { reduction },
           );
           await expectWithinBudget(
-            gpu!,
+            gpu,
             "cross_entropy_fused",
             { logits: finite, target },
             { reduction },
           );
         }
-        await expectWithinBudget(gpu!, "nll", { logp: logits, target: classes }, { reduction });
+        // No row kernel (the same shader on either path), but the special values' only test.
+        await expectWithinBudget(gpu, "nll", { logp: logits, target: classes }, { reduction });
         await expectWithinBudget(
-          gpu!,
+          gpu,
           "nll_vjp",
           { logp: logits, target: classes, dy },
           { reduction },
@@ -162,17 +189,18 @@ describe.skipIf(!backend).each(paths)("webgpu losses, merging with $how", ({ gpu
       }
     });
   }
+  // mse has no row kernel either; its chunks and second pass are I5e's (up to 65537 × 2).
+});
 
-  // One fused partial chunk, and several reduced in a second pass.
-  for (const size of [[5], [3, 7], [100, 123]]) {
-    it(`mse and its gradient on [${size}]`, async () => {
-      const pred = lcgTensor(size, 8, 23);
-      const target = lcgTensor(size, 8, 29);
-      for (const reduction of ["none", "sum", "mean"] as const) {
-        const dy = reduction === "none" ? lcgTensor(size, 2, 31) : lcgTensor([], 2, 37);
-        await expectWithinBudget(gpu!, "mse", { pred, target }, { reduction });
-        await expectWithinBudget(gpu!, "mse_vjp", { pred, target, dy }, { reduction });
-      }
-    });
-  }
+describe.skipIf(!shuffles)("webgpu row kernels, merging with subgroup shuffles", () => {
+  // Finite rows at every threads-per-row, the gradients and the other loss kernels: I5d, I5e.
+  it(`special rows through softmax, log_softmax, logsumexp and cross-entropy on [${WHOLE.shape}]`, async () => {
+    const gpu = shuffles!;
+    await softmaxFamily(gpu, WHOLE.shape, false);
+    const [n, c] = WHOLE.shape;
+    const logits = withSpecialRows(lcgTensor([n, c], 16, 11));
+    for (const target of targets(n, c)) {
+      await expectWithinBudget(gpu, "cross_entropy", { logits, target }, { reduction: "none" });
+    }
+  });
 });
