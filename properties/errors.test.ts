@@ -12,6 +12,7 @@ import {
   NotImplementedError,
 } from "../src/engine/errors.ts";
 import { type FloatDType, indices, type Tensor, tensor } from "../src/engine/tensor.ts";
+import { type Law, runLaw } from "../src/harness/law.ts";
 import { backendsUnderTest, disposeAll } from "../src/verify/backends.ts";
 
 const backends = await backendsUnderTest();
@@ -411,6 +412,24 @@ describe("a kernel that breaks the contract is reported, not trusted", () => {
     await expect(call(hangs, "relu", { x }, {}, { timeoutMs: 50 })).rejects.toThrow(
       /did not return within 50 ms/,
     );
+  });
+
+  test("a law that calls an op its ops do not list fails, naming the op", async () => {
+    // `ops` decides "not implemented" and which kernels a law judges (variants.test.ts relies on
+    // it), so a law may not reach past it.
+    const law: Law = {
+      id: "X1",
+      topic: "engine",
+      title: "lists relu but calls exp",
+      note: "",
+      ops: ["relu"],
+      check: async (ctx) => {
+        await ctx.call("exp", { x }, {});
+      },
+    };
+    const result = await runLaw(law, cpu32, { reference: cpu32 });
+    expect(result.status).toBe("failed");
+    expect(result.message).toContain("law X1 calls exp, which its ops do not list");
   });
 
   test("an op the backend lacks is reported as not implemented", async () => {

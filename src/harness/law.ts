@@ -134,6 +134,11 @@ export class LawContext {
 
   /** Runs an op on the backend under test (validated, contract-checked). */
   async call<O extends OpName>(op: O, inputs: Inputs<O>, attrs: Attrs<O>): Promise<Output<O>> {
+    // `ops` says which kernels a law needs ("not implemented" otherwise) and which kernels it
+    // judges: a call outside it is a bug in the law.
+    if (!this.law.ops.includes(op)) {
+      throw new Error(`law ${this.law.id} calls ${op}, which its ops do not list`);
+    }
     recordReach(this.reach, op, inputs, attrs);
     try {
       return await call(this.backend, op, inputs, attrs, { timeoutMs: this.options.timeoutMs });
