@@ -37,6 +37,7 @@ interface PageDocument extends Dom {
 interface PageWindow {
   document: PageDocument;
   navigator: { gpu?: GPU; userAgent: string };
+  location: { search: string };
   URL: { createObjectURL(blob: Blob): string };
   /** Set when a run ends: the report, for scripts and tests. */
   tensorlawsReport?: Report;
@@ -127,6 +128,19 @@ async function describeAdapter(): Promise<void> {
 
 let report: Report | undefined;
 
+/**
+ * The backend whose ULP ledger the page measures: all of it, or with `?ledger=softmax,exp` in the
+ * page's address only those ops (the test of the page's wiring: tensorlaws' own backend has
+ * every op, and their golden cases compile every kernel, seconds on a software adapter).
+ */
+function ledgerOf(backend: Backend): Backend {
+  const only = new URLSearchParams(win.location.search).get("ledger");
+  if (only === null) return backend;
+  const ops = new Set(only.split(",").map((s) => s.trim()));
+  const kernels = Object.fromEntries(Object.entries(backend.kernels).filter(([op]) => ops.has(op)));
+  return { ...backend, kernels };
+}
+
 async function backendOf(gpu: GPU): Promise<{ backend: Backend; args: string[] }> {
   if (!$("kernel-wgsl").checked) {
     const backend = await createWebGpuBackend({ gpu });
@@ -181,7 +195,7 @@ async function run(): Promise<void> {
     $("download").disabled = false;
     // The same view as the HTML report: the golden cases on this backend, and the pictures.
     status.textContent = "measuring the ULP ledger and drawing the notes' pictures…";
-    renderView(results, { report, ...(await htmlExtras([backend])) }, doc);
+    renderView(results, { report, ...(await htmlExtras([ledgerOf(backend)])) }, doc);
     status.textContent = summary;
   } catch (e) {
     status.textContent = `error: ${e instanceof Error ? e.message : String(e)}`;
