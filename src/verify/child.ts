@@ -6,7 +6,9 @@
  *
  * So that the supervisor can see a kernel stuck in a loop without a message per call, the
  * kernels write what they are doing (phase, op, a counter) into shared memory, and a watchdog
- * thread reports it on a pipe (fd 4) every few milliseconds whatever the main thread does.
+ * thread reports it on a pipe (fd 4) every few milliseconds whatever the main thread does, with
+ * the process's CPU time (so that the supervisor can tell a load that computes from one that
+ * only waits).
  */
 import { writeSync } from "node:fs";
 import { Worker } from "node:worker_threads";
@@ -76,7 +78,8 @@ const { writeSync } = require("node:fs");
 const s = new Int32Array(workerData.sab);
 setInterval(() => {
   try {
-    writeSync(workerData.fd, Atomics.load(s, 0) + " " + Atomics.load(s, 1) + " " + Atomics.load(s, 2) + "\\n");
+    const cpu = process.cpuUsage();
+    writeSync(workerData.fd, Atomics.load(s, 0) + " " + Atomics.load(s, 1) + " " + Atomics.load(s, 2) + " " + (cpu.user + cpu.system) + "\\n");
   } catch {}
 }, 40);`,
   { eval: true, workerData: { sab: state.buffer, fd: STATE_FD } },
@@ -87,6 +90,8 @@ watchdog.unref();
 // was: the watchdog's last line may be older than the exit.
 process.on("exit", () => {
   try {
+    // No CPU time: the module may have broken process.cpuUsage in this thread, and the
+    // supervisor only needs it while the process lives.
     writeSync(
       STATE_FD,
       `${Atomics.load(state, 0)} ${Atomics.load(state, 1)} ${Atomics.load(state, 2)}\n`,

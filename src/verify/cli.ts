@@ -20,7 +20,7 @@ import {
   builtinBackends,
   loadBackend,
 } from "./backends.ts";
-import { ModuleLoadError, ModuleSession } from "./isolate.ts";
+import { LOAD_MS, ModuleLoadError, ModuleSession } from "./isolate.ts";
 import { jsonReport } from "./report/json.ts";
 import { junitReport } from "./report/junit.ts";
 import { markdownReport } from "./report/markdown.ts";
@@ -69,6 +69,8 @@ Runs:
                             at most 2^31 - 1). Each module runs in a supervised child process:
                             a kernel that hangs, loops, exits or crashes fails the law it ran,
                             and the next law runs in a fresh process
+  --load-timeout MS         milliseconds a module may take to load in its process before it
+                            counts as hung (default: the larger of ${LOAD_MS} and 1.5 × --timeout)
   --trust-kernels           run modules in this process, unsupervised (an endless loop or an
                             exit then ends the run, as it would for the built-ins)
 
@@ -135,6 +137,7 @@ const options = {
   seed: { type: "string" },
   path: { type: "string" },
   timeout: { type: "string" },
+  "load-timeout": { type: "string" },
   json: { type: "string" },
   markdown: { type: "string" },
   junit: { type: "string" },
@@ -235,6 +238,7 @@ async function targetsOf(
   opened: Backend[],
   sessions: ModuleSession[],
   timeoutMs: number,
+  loadTimeoutMs: number | undefined,
 ): Promise<(Target | IsolatedTarget)[]> {
   const targets: (Target | IsolatedTarget)[] = [];
   const add = (backend: Backend, targetArgs: string[], guardSync = false) => {
@@ -282,11 +286,12 @@ async function targetsOf(
       );
     add(m.backend, ["--mutant", name]);
   }
-  // Code we did not write runs in supervised child processes, one per module, started together.
+  // Code we did not write runs in supervised child processes, one per module, started together:
+  // as many at a time as there are cores, not counting a module whose load only waits.
   const opening = args.values["trust-kernels"]
     ? []
-    : limited(positionals, availableParallelism(), (path) =>
-        ModuleSession.open(path, { timeoutMs }),
+    : limited(positionals, availableParallelism(), (path, release) =>
+        ModuleSession.open(path, { timeoutMs, loadTimeoutMs, onWaiting: release }),
       );
   for (const o of opening) o.then((s) => sessions.push(s)).catch(() => {});
   for (const [i, path] of positionals.entries()) {
@@ -316,18 +321,31 @@ async function targetsOf(
 /** How long a backend's dispose() may take at the end of a run. */
 const DISPOSE_MS = 10_000;
 
-/** `f` of each item, at most `n` at a time (starting processes: more than cores only thrash). */
-function limited<T, R>(items: readonly T[], n: number, f: (item: T) => Promise<R>): Promise<R>[] {
+/**
+ * `f` of each item, at most `n` at a time (starting processes: more than cores only thrash).
+ * `f` may give its place up early with `release` (a process that only waits), once.
+ */
+function limited<T, R>(
+  items: readonly T[],
+  n: number,
+  f: (item: T, release: () => void) => Promise<R>,
+): Promise<R>[] {
   let running = 0;
   const queue: (() => void)[] = [];
   return items.map(async (item) => {
     if (running >= n) await new Promise<void>((go) => queue.push(go));
     running++;
-    try {
-      return await f(item);
-    } finally {
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
       running--;
       queue.shift()?.();
+    };
+    try {
+      return await f(item, release);
+    } finally {
+      release();
     }
   });
 }
@@ -439,6 +457,13 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       timeoutMs: integer("timeout", v.timeout, 1, 2 ** 31 - 1, " (setTimeout's limit)"),
       path: v.path,
     };
+    const loadTimeoutMs = integer(
+      "load-timeout",
+      v["load-timeout"],
+      1,
+      2 ** 31 - 1,
+      " (setTimeout's limit)",
+    );
     if (v.path !== undefined && !/^\d+(:\d+)*$/.test(v.path)) {
       throw new UsageError(`--path needs a fast-check path like 4:1:0, got '${v.path}'`);
     }
@@ -457,6 +482,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       opened,
       sessions,
       runOptions.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      loadTimeoutMs,
     );
     const progress = progressLine(io);
     const report = await verify(targets, {

@@ -20,7 +20,8 @@ import type { FloatDType } from "../engine/tensor.ts";
 import { signatures } from "../engine/validate.ts";
 import type { Law, LawResult, RunOptions } from "../harness/law.ts";
 
-/** The child's watchdog thread writes "counter phase op" lines on this descriptor. */
+/** The child's watchdog thread writes "counter phase op cpu" lines on this descriptor (cpu: the
+ * process's CPU time so far, in microseconds). */
 export const STATE_FD = 4;
 /** Op numbers in the shared state: index + 1 (0: none). */
 export const OP_NAMES: readonly string[] = Object.keys(signatures);
@@ -64,6 +65,15 @@ export type ChildMessage =
 export interface IsolationOptions {
   /** A kernel call slower than this counts as hung. */
   timeoutMs: number;
+  /** A module load slower than this counts as hung (default: the larger of LOAD_MS and the
+   * kernel's deadline). */
+  loadTimeoutMs?: number;
+  /**
+   * Called once, while the module loads, when its process is only waiting (hardly on the CPU
+   * for a while: a promise that has not settled yet): whoever limits how many children start
+   * at once may start another meanwhile.
+   */
+  onWaiting?: () => void;
 }
 
 /** The module could not be loaded: missing, failed to import, or not exporting a backend. */
@@ -79,10 +89,14 @@ export class ModuleLoadError extends Error {
 }
 
 const CHILD = fileURLToPath(new URL("./child.mjs", import.meta.url));
+/** The least time a module gets to load in its child, whatever --timeout says (unless
+ * --load-timeout says otherwise). */
+export const LOAD_MS = 10_000;
 /** How long a child may take to start (tsx and the laws), before it counts as broken. */
-/** The least time a module gets to load in its child, whatever --timeout says. */
-const LOAD_MS = 10_000;
 const START_MS = 60_000;
+/** While loading, a child on the CPU less than this share of the time over WAITING_MS is waiting. */
+const WAITING_SHARE = 0.1;
+const WAITING_MS = 300;
 
 /** A placeholder of the same `typeof` as a kernel entry that is not a function (for warnings). */
 function placeholder(type: string): unknown {
@@ -259,6 +273,10 @@ class Probe {
   private op = 0;
   private lastChange = performance.now();
   private lastLine = performance.now();
+  /** The child's CPU time (µs) when it entered its current phase, and when. */
+  private cpu = 0;
+  private cpuMark: { at: number; cpu: number } | undefined;
+  private saidWaiting = false;
   private law: string | undefined;
   private waiting: ((m: Reply) => void) | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
@@ -283,12 +301,14 @@ class Probe {
       buffered = lines.pop() ?? "";
       const last = lines.at(-1);
       if (!last) return;
-      const [seq, phase, op] = last.split(" ").map(Number);
+      const [seq, phase, op, cpu] = last.split(" ").map(Number);
       const now = performance.now();
       this.lastLine = now;
+      if (Number.isFinite(cpu)) this.cpu = cpu;
       if (seq !== this.seq) {
         this.seq = seq;
         this.lastChange = now;
+        this.cpuMark = { at: now, cpu: this.cpu };
       }
       this.phase = phase as Phase;
       this.op = op;
@@ -336,6 +356,7 @@ class Probe {
   private watch(live: Live): void {
     if (!this.waiting || live.stopped) return;
     const now = performance.now();
+    this.noticeWaiting(now);
     const t = this.options.timeoutMs;
     const stuck = now - this.lastChange;
     const silent = now - this.lastLine;
@@ -351,7 +372,7 @@ class Probe {
       // loads): on a busy machine that alone can take seconds, so a load gets at least LOAD_MS.
       const deadline =
         this.phase === Phase.Load
-          ? Math.max(LOAD_MS, t + this.grace)
+          ? (this.options.loadTimeoutMs ?? Math.max(LOAD_MS, t + this.grace))
           : this.phase === Phase.Kernel || this.phase === Phase.Dispose
             ? t + this.grace
             : this.phase === Phase.Reference
@@ -374,6 +395,25 @@ class Probe {
     if (reason) {
       live.stopped = `${reason}${this.law ? `, while law ${this.law} ran (the run went on in a fresh process)` : ""}`;
       live.child.kill("SIGKILL");
+    }
+  }
+
+  /**
+   * A load that has sat WAITING_MS or more with its process hardly on the CPU (a default export
+   * that has not settled: waiting on a file, a device, a promise that never settles) is only
+   * waiting: `onWaiting` says so, once. A loop at import stays on the CPU and never is.
+   */
+  private noticeWaiting(now: number): void {
+    const mark = this.cpuMark;
+    if (this.saidWaiting || !this.options.onWaiting || this.phase !== Phase.Load || !mark) return;
+    const wall = now - mark.at;
+    if (wall < WAITING_MS) return;
+    if ((this.cpu - mark.cpu) / 1000 < WAITING_SHARE * wall) {
+      this.saidWaiting = true;
+      this.options.onWaiting();
+    } else {
+      // Busy so far: judge the next stretch on its own.
+      this.cpuMark = { at: now, cpu: this.cpu };
     }
   }
 
