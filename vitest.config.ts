@@ -50,5 +50,11 @@ export default defineConfig({
     // WebGPU laws wait on SwiftShader. Two workers: 75 s instead of 120 s on the CI machine.
     maxWorkers: 2,
     sequence: { sequencer: LongestFirst },
+    // On the CI machine (a VM) touching memory the process has not touched before costs ~30 µs
+    // per 4 KiB page: 0.5 s for a 64 MiB tensor, more than computing on it. glibc hands large
+    // blocks back to the kernel when they are freed, and the next tensor faults them in again;
+    // kept in the heap, they are reused (laws.test.ts: 41-44 s instead of 53-75 s, back to back).
+    // Read by glibc when a worker starts; other C libraries ignore it.
+    env: { GLIBC_TUNABLES: "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4294967295" },
   },
 });
