@@ -8,8 +8,15 @@
  * (QUICK_RUNS) to keep `npm test` short: at 100 cases tfjs-cpu takes about 20 s and tfjs-webgpu
  * minutes, since it compiles a pipeline per program and shape and SwiftShader compiles slowly. A
  * listed law gets the full 100 (or TENSORLAWS_RUNS), because some failures only turn up after
- * dozens of cases (B15d at case 16, I2 on tfjs-webgpu at case 63). Under another TENSORLAWS_SEED
- * a rare failure may need more cases than that.
+ * dozens of cases. Under another TENSORLAWS_SEED a rare failure may need more cases than that.
+ *
+ * How many cases the table's failures took to turn up (the default seed, tfjs 4.22): B15d 16 and
+ * G1b 25 on tfjs-cpu, G1b 25 on tfjs-webgpu; every other listed failure, the first case. So
+ * tfjs-cpu keeps 25 for the laws expected to pass. tfjs-webgpu gets 1: its failures that tfjs-cpu
+ * does not share (B15a, C2a, G1g, I4.log_softmax, I4.sigmoid, I4.softmax, I4.tanh: its kernels'
+ * numerics) all turn up at the first case, and what it shares with tfjs-cpu (the op-level code
+ * above the kernels, G1b's tie gradient) the 25 tfjs-cpu cases look for. Most of tfjs-webgpu's
+ * time is pipeline compiles in laws whose work does not depend on the cases (D4a, D5, D6a, F4b).
  */
 
 import { afterAll, describe, expect, test } from "vitest";
@@ -20,7 +27,7 @@ import { contractOps } from "../src/verify/verify.ts";
 import { createTfjsBackend, type TfjsBackend, type TfjsKind } from "./tfjs.ts";
 import { tfjsVerdicts } from "./tfjs-verdicts.ts";
 
-const QUICK_RUNS: Record<TfjsKind, number> = { cpu: 25, webgpu: 3 };
+const QUICK_RUNS: Record<TfjsKind, number> = { cpu: 25, webgpu: 1 };
 
 /**
  * The size laws cost minutes on tfjs here: tfjs-webgpu compiles a pipeline per program and shape
