@@ -5,8 +5,10 @@
  * project, in one made by `npm init -y` (CommonJS) and in a folder with no package.json, with
  * TypeScript (.ts, .mts) and JavaScript (.mjs, CommonJS .js) modules. The tarball is installed
  * once; the other projects link to its node_modules, as a workspace or a parent folder would.
+ * Once it is installed, the commands of the tests (one verify per project, and tsc) run side by
+ * side: each is mostly Node, npm and tsx starting up.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,8 +19,13 @@ const dir = mkdtempSync(join(tmpdir(), "tensorlaws-pack-"));
 const project = join(dir, "project");
 const commonjs = join(dir, "commonjs");
 const bare = join(dir, "bare");
-// Deleting an installed node_modules takes seconds on a busy machine.
-afterAll(() => rmSync(dir, { recursive: true, force: true }), 60_000);
+const typed = join(dir, "typed");
+// Once the commands are done, whichever tests ran. Deleting an installed node_modules takes
+// seconds on a busy machine.
+afterAll(async () => {
+  if (runs) await Promise.allSettled(Object.values(runs));
+  rmSync(dir, { recursive: true, force: true });
+}, 180_000);
 
 // The outer `npm test` leaves npm_* settings in the environment (its package, its prefix); the
 // user's npm has its own. Only where the cache and the registry are carries over.
@@ -29,14 +36,35 @@ for (const [k, v] of Object.entries(process.env)) {
     env[k] = v;
 }
 
-function sh(cmd: string, args: string[], cwd: string, timeout = 60_000) {
-  const r = spawnSync(cmd, args, { cwd, env, encoding: "utf8", timeout });
-  return { code: r.status, out: `${r.stdout}${r.stderr}` };
+interface Ran {
+  code: number | null;
+  out: string;
+}
+
+function sh(cmd: string, args: string[], cwd: string, timeout = 60_000): Promise<Ran> {
+  const child = spawn(cmd, args, { cwd, env });
+  let out = "";
+  child.stdout.setEncoding("utf8").on("data", (d: string) => {
+    out += d;
+  });
+  child.stderr.setEncoding("utf8").on("data", (d: string) => {
+    out += d;
+  });
+  const guard = setTimeout(() => child.kill("SIGKILL"), timeout);
+  return new Promise((resolve) => {
+    child.on("error", (e) => {
+      out += String(e);
+    });
+    child.on("close", (code) => {
+      clearTimeout(guard);
+      resolve({ code, out });
+    });
+  });
 }
 
 /** Runs `npx tensorlaws verify` as the user types it, on one or more modules. */
 const verify = (cwd: string, ...args: string[]) =>
-  sh("npx", ["tensorlaws", "verify", ...args], cwd);
+  sh("npx", ["tensorlaws", "verify", ...args], cwd, 120_000);
 
 const kernel = (
   typed: boolean,
@@ -74,8 +102,23 @@ const cpu32Mjs = (name: string) => `import { cpu32 } from "tensorlaws";
 export default { name: "${name}", dtype: "float32", kernels: { softmax: cpu32.kernels.softmax } };
 `;
 
-beforeAll(() => {
-  execFileSync("npm", ["pack", "--silent", "--pack-destination", dir], { cwd: root, env });
+/** The tests' commands, started together once the package is installed. */
+let runs: {
+  moduleProject: Promise<Ran>;
+  commonjs: Promise<Ran>;
+  bare: Promise<Ran>;
+  tsc: Promise<Ran>;
+};
+
+beforeAll(async () => {
+  mkdirSync(commonjs);
+  // `npm init -y`: npm 11 writes "type": "commonjs", older npm no "type" at all (CommonJS too).
+  const [pack, init] = await Promise.all([
+    sh("npm", ["pack", "--silent", "--pack-destination", dir], root, 240_000),
+    sh("npm", ["init", "-y"], commonjs),
+  ]);
+  if (pack.code !== 0) throw new Error(`npm pack failed:\n${pack.out}`);
+  if (init.code !== 0) throw new Error(`npm init -y failed:\n${init.out}`);
   const tgz = readdirSync(dir).find((f) => f.endsWith(".tgz"));
   if (!tgz) throw new Error(`npm pack wrote no tarball in ${dir}`);
   mkdirSync(project);
@@ -85,17 +128,13 @@ beforeAll(() => {
   );
   // --prefer-offline: the cache when it has the package, the registry for what it lacks.
   const install = ["install", "--prefer-offline", "--no-audit", "--no-fund", "-D", join(dir, tgz)];
-  const r = sh("npm", install, project, 240_000);
+  const r = await sh("npm", install, project, 240_000);
   if (r.code !== 0) throw new Error(`npm install of the tarball failed:\n${r.out}`);
   writeFileSync(join(project, "adapter.ts"), softmax("mine"));
   writeFileSync(join(project, "naive.ts"), softmax("naive", false));
   writeFileSync(join(project, "module.mts"), softmax("esm-mts"));
   writeFileSync(join(project, "module.mjs"), cpu32Mjs("esm-mjs"));
 
-  // `npm init -y`: npm 11 writes "type": "commonjs", older npm no "type" at all (CommonJS too).
-  mkdirSync(commonjs);
-  const init = sh("npm", ["init", "-y"], commonjs);
-  if (init.code !== 0) throw new Error(`npm init -y failed:\n${init.out}`);
   symlinkSync(join(project, "node_modules"), join(commonjs, "node_modules"), "dir");
   writeFileSync(join(commonjs, "backend.js"), softmaxCjs("cjs-js"));
   writeFileSync(join(commonjs, "backend.ts"), softmax("cjs-ts"));
@@ -106,14 +145,41 @@ beforeAll(() => {
   writeFileSync(join(bare, "backend.js"), softmaxCjs("bare-js"));
   writeFileSync(join(bare, "backend.ts"), softmax("bare-ts"));
   writeFileSync(join(bare, "backend.mjs"), cpu32Mjs("bare-mjs"));
-}, 300_000);
 
-describe("the packed package in a user's project", () => {
+  // The type check in a project of its own (an ES module one, as `project`): its tsconfig.json
+  // must not be read by the verify that runs meanwhile in `project` (tsx reads the tsconfig of
+  // the folder it starts in).
+  mkdirSync(typed);
+  writeFileSync(
+    join(typed, "package.json"),
+    JSON.stringify({ name: "typed-project", private: true, type: "module" }),
+  );
+  symlinkSync(join(project, "node_modules"), join(typed, "node_modules"), "dir");
+  writeFileSync(join(typed, "adapter.ts"), softmax("mine"));
+  writeFileSync(join(typed, "naive.ts"), softmax("naive", false));
+  writeFileSync(
+    join(typed, "wrong.ts"),
+    `import type { Backend } from "tensorlaws";\nexport const b: Backend = { name: "w", dtype: "float16", kernels: {} };\n`,
+  );
+  writeFileSync(
+    join(typed, "tsconfig.json"),
+    JSON.stringify({
+      compilerOptions: {
+        module: "NodeNext",
+        strict: true,
+        noEmit: true,
+        skipLibCheck: true,
+        types: [],
+      },
+      files: ["adapter.ts", "naive.ts", "wrong.ts"],
+    }),
+  );
+
   // Every verify run starts Node, tsx and the laws afresh (seconds each): one run per project,
   // several modules in it, and the tests read their parts of its output.
-  let inModuleProject: ReturnType<typeof sh> | undefined;
-  const moduleProject = () =>
-    (inModuleProject ??= verify(
+  const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
+  runs = {
+    moduleProject: verify(
       project,
       "./adapter.ts",
       "./naive.ts",
@@ -121,58 +187,46 @@ describe("the packed package in a user's project", () => {
       "./module.mjs",
       "--laws",
       "B1,B2",
-    ));
+    ),
+    commonjs: verify(commonjs, "./backend.js", "./backend.ts", "./backend.mts", "--laws", "B2"),
+    bare: verify(bare, "./backend.js", "./backend.ts", "./backend.mjs", "--laws", "B2"),
+    tsc: sh(process.execPath, [tsc, "-p", "."], typed),
+  };
+}, 300_000);
 
-  test("npx tensorlaws verify passes a correct softmax adapter written in TypeScript", () => {
-    expect(moduleProject().out).toContain("mine: 2 passed, 0 failed");
+describe("the packed package in a user's project", () => {
+  test("npx tensorlaws verify passes a correct softmax adapter written in TypeScript", async () => {
+    expect((await runs.moduleProject).out).toContain("mine: 2 passed, 0 failed");
   });
 
-  test("npx tensorlaws verify fails a softmax that overflows, naming the law, and exits 1", () => {
-    const r = moduleProject();
+  test("npx tensorlaws verify fails a softmax that overflows, naming the law, and exits 1", async () => {
+    const r = await runs.moduleProject;
     expect(r.out).toContain("✗ B1 on naive:");
     expect(r.code).toBe(1);
   });
 
-  test('in a "type": "module" project, a .mts module and a .mjs module that imports the package pass', () => {
-    const r = moduleProject();
+  test('in a "type": "module" project, a .mts module and a .mjs module that imports the package pass', async () => {
+    const r = await runs.moduleProject;
     expect(r.out).toContain("esm-mts: 2 passed, 0 failed");
     expect(r.out).toContain("esm-mjs: 2 passed, 0 failed");
   });
 
-  test("in a project made by npm init -y (CommonJS), a CommonJS .js module, a .ts and a .mts module pass", () => {
-    const r = verify(commonjs, "./backend.js", "./backend.ts", "./backend.mts", "--laws", "B2");
+  test("in a project made by npm init -y (CommonJS), a CommonJS .js module, a .ts and a .mts module pass", async () => {
+    const r = await runs.commonjs;
     for (const name of ["cjs-js", "cjs-ts", "cjs-mts"])
       expect(r.out).toContain(`${name}: 1 passed, 0 failed`);
     expect(r.code).toBe(0);
   });
 
-  test("in a folder with no package.json, a CommonJS .js module, a .ts and a .mjs module pass", () => {
-    const r = verify(bare, "./backend.js", "./backend.ts", "./backend.mjs", "--laws", "B2");
+  test("in a folder with no package.json, a CommonJS .js module, a .ts and a .mjs module pass", async () => {
+    const r = await runs.bare;
     for (const name of ["bare-js", "bare-ts", "bare-mjs"])
       expect(r.out).toContain(`${name}: 1 passed, 0 failed`);
     expect(r.code).toBe(0);
   });
 
-  test("the shipped types check an adapter under the user's own compiler settings", () => {
-    writeFileSync(
-      join(project, "wrong.ts"),
-      `import type { Backend } from "tensorlaws";\nexport const b: Backend = { name: "w", dtype: "float16", kernels: {} };\n`,
-    );
-    writeFileSync(
-      join(project, "tsconfig.json"),
-      JSON.stringify({
-        compilerOptions: {
-          module: "NodeNext",
-          strict: true,
-          noEmit: true,
-          skipLibCheck: true,
-          types: [],
-        },
-        files: ["adapter.ts", "naive.ts", "wrong.ts"],
-      }),
-    );
-    const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
-    const r = sh(process.execPath, [tsc, "-p", "."], project);
+  test("the shipped types check an adapter under the user's own compiler settings", async () => {
+    const r = await runs.tsc;
     // Exactly one error, in the adapter that deserves it: the package's own files type-check.
     expect(r.out.trim().split("\n")[0]).toMatch(
       /^wrong\.ts\(2,\d+\): error TS2820: Type '"float16"'/,
