@@ -457,13 +457,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       timeoutMs: integer("timeout", v.timeout, 1, 2 ** 31 - 1, " (setTimeout's limit)"),
       path: v.path,
     };
-    const loadTimeoutMs = integer(
-      "load-timeout",
-      v["load-timeout"],
-      1,
-      2 ** 31 - 1,
-      " (setTimeout's limit)",
-    );
+    // The same bounds as --timeout's, for one rule of thumb.
+    const loadTimeoutMs = integer("load-timeout", v["load-timeout"], 1, 2 ** 31 - 1);
     if (v.path !== undefined && !/^\d+(:\d+)*$/.test(v.path)) {
       throw new UsageError(`--path needs a fast-check path like 4:1:0, got '${v.path}'`);
     }

@@ -369,7 +369,8 @@ class Probe {
       // Between kernel calls the law's own work runs (generating cases, comparing): a busy
       // machine may slow it, so the margin is wider than a kernel's.
       // Loading is the harness's work as much as the module's (tsx compiles it, the engine
-      // loads): on a busy machine that alone can take seconds, so a load gets at least LOAD_MS.
+      // loads): on a busy machine that alone can take seconds, so a load gets at least LOAD_MS
+      // unless the user said how long (--load-timeout).
       const deadline =
         this.phase === Phase.Load
           ? (this.options.loadTimeoutMs ?? Math.max(LOAD_MS, t + this.grace))
