@@ -3,23 +3,23 @@ import { defineConfig } from "vitest/config";
 import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 /**
- * The longest files, longest first (seconds measured on the 2-core CI machine with
- * `--reporter=json`). Vitest orders files by the durations it cached on an earlier run, or by
- * file size when it has none, as on a clean checkout: the WebGPU laws (the longest file, and
- * one of the shortest) would then start last and run alone at the end. Started first, two
- * workers take the rest beside them (longest processing time first).
+ * The longest files, longest first, with their seconds in a clean clone's `.ci/run` on the 2-core
+ * CI machine. Vitest orders files by the durations it cached on an earlier run, or by file size
+ * when it has none, as on a clean checkout: the WebGPU laws (the longest file, and one of the
+ * shortest) would then start last and run alone at the end. Started first, two workers take the
+ * rest beside them (longest processing time first).
  */
 const LONGEST = [
-  "properties/laws.webgpu.test.ts",
-  "properties/variants.test.ts",
-  "properties/laws.test.ts",
-  "adapters/tfjs.test.ts",
-  "src/verify/hostile.test.ts",
-  "src/verify/cli.test.ts",
-  "src/verify/page/page.test.ts",
-  "src/engine/webgpu/softmax.test.ts",
-  "src/verify/pack.test.ts",
-  "properties/mutants.test.ts",
+  "properties/laws.webgpu.test.ts", // 147
+  "adapters/tfjs.test.ts", // 64
+  "properties/variants.test.ts", // 51
+  "properties/laws.test.ts", // 46
+  "src/verify/pack.test.ts", // 38
+  "src/verify/hostile.test.ts", // 32
+  "src/verify/page/page.test.ts", // 18
+  "properties/mutants.test.ts", // 18
+  "src/verify/cli.test.ts", // 13
+  "src/engine/webgpu/softmax.test.ts", // 10
 ];
 
 class LongestFirst extends BaseSequencer {
