@@ -19,6 +19,7 @@
  * float32 and float64 backends alike), a shape the op's contract rejects.
  */
 import { all, type BigNumber, create } from "mathjs";
+import { UNARY_OPS } from "../src/engine/contract.ts";
 import { InvalidArgumentError } from "../src/engine/errors.ts";
 
 /** A tensor of a golden case: float data as exact numbers, or class indices (`int: true`). */
@@ -48,15 +49,7 @@ export type ExactOutputs = Record<string, ExactTensor>;
 
 /** The ops the oracle knows: the pointwise kernels of the contract plus three references. */
 export const GOLDEN_OPS = [
-  "neg",
-  "exp",
-  "log",
-  "relu",
-  "leaky_relu",
-  "sigmoid",
-  "tanh",
-  "gelu",
-  "silu",
+  ...UNARY_OPS,
   "add",
   "sub",
   "mul",

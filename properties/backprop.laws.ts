@@ -24,7 +24,7 @@ import {
   Tape,
   type Var,
 } from "../src/engine/autograd.ts";
-import type { Backend, OpName } from "../src/engine/contract.ts";
+import { type Backend, type OpName, UNARY_OPS } from "../src/engine/contract.ts";
 import { activate, forwardMlp, type Mlp, mlp, sgdStep } from "../src/engine/nn.ts";
 import { normalAt } from "../src/engine/random.ts";
 import { type AnyTensor, cast, indices, type Tensor, tensor } from "../src/engine/tensor.ts";
@@ -313,17 +313,7 @@ const positive = (lo: number, hi: number) =>
 
 const smallMatrixShape = fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 4 }));
 
-const UNARY: readonly DifferentiableOp[] = [
-  "neg",
-  "exp",
-  "log",
-  "relu",
-  "leaky_relu",
-  "sigmoid",
-  "tanh",
-  "gelu",
-  "silu",
-];
+const UNARY: readonly DifferentiableOp[] = UNARY_OPS;
 const BINARY: readonly DifferentiableOp[] = ["add", "sub", "mul", "div"];
 
 function unaryDomain(op: DifferentiableOp): fc.Arbitrary<number> {

@@ -14,7 +14,7 @@
  * property cases (`runs`) than the small ones.
  */
 import fc from "fast-check";
-import type { OpName } from "../src/engine/contract.ts";
+import { type OpName, UNARY_OPS } from "../src/engine/contract.ts";
 import { philoxInto, seedKey } from "../src/engine/random.ts";
 import {
   broadcastShapes,
@@ -43,17 +43,7 @@ const CAP = 1 << 17;
 /** Property cases per large-size law, after its sweep (the small laws run the default, 100). */
 const RUNS = 4;
 
-const UNARY = [
-  "neg",
-  "exp",
-  "log",
-  "relu",
-  "leaky_relu",
-  "sigmoid",
-  "tanh",
-  "gelu",
-  "silu",
-] as const;
+const UNARY = UNARY_OPS;
 type UnaryOp = (typeof UNARY)[number];
 const BINARY = ["add", "sub", "mul", "div"] as const;
 const REDUCE = ["sum", "mean", "max", "variance"] as const;

@@ -188,6 +188,19 @@ export interface OpTable {
 }
 
 export type OpName = keyof OpTable;
+
+/** The elementwise ops of one tensor (each with its `<op>_vjp`), in the contract's order. */
+export const UNARY_OPS = [
+  "neg",
+  "exp",
+  "log",
+  "relu",
+  "leaky_relu",
+  "sigmoid",
+  "tanh",
+  "gelu",
+  "silu",
+] as const satisfies readonly OpName[];
 export type Inputs<O extends OpName> = OpTable[O]["inputs"];
 export type Attrs<O extends OpName> = OpTable[O]["attrs"];
 export type Output<O extends OpName> = OpTable[O]["output"];
