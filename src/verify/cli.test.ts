@@ -1,6 +1,6 @@
 /**
- * The command line: exit codes, bad usage, the known-bad kernels, hostile kernels and report
- * files. Most tests call `main` in-process (fast); a few run the real bin as users do.
+ * The command line: exit codes, bad usage, the known-bad kernels, hostile kernels, report files
+ * and `serve`. Most tests call `main` in-process (fast); a few run the real bin as users do.
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -337,4 +337,29 @@ describe("the installed command (a subprocess, as users run it)", () => {
     // A hang is not shrunk: every retry would wait out the timeout again.
     expect(byId.get("C7b")?.failure?.counterexample?.shrunk).toBe(false);
   });
+});
+
+describe("tensorlaws serve", () => {
+  test("--help says what the page does and exits 0", async () => {
+    const { code, out } = await run(["serve", "--help"]);
+    expect(code).toBe(0);
+    expect(out).toContain("runs the laws in your browser, on your GPU");
+  });
+
+  test("a bad port or an unknown option is bad usage (exit 2)", async () => {
+    expect((await run(["serve", "--port", "http"])).code).toBe(2);
+    const unknown = await run(["serve", "--colour"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toContain("--colour");
+  });
+
+  test("--write FILE writes the page as one self-contained HTML file with the examples built in", async () => {
+    const file = join(dir, "page.html");
+    const { code, out } = await run(["serve", "--write", file]);
+    expect(code).toBe(0);
+    expect(out).toBe(`wrote ${file}\n`);
+    const html = readFileSync(file, "utf8");
+    expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href=/);
+    expect(html).toContain("without subtracting the row max");
+  }, 60_000);
 });
