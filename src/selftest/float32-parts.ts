@@ -40,6 +40,19 @@ export function chan(a: Moments, b: Moments): Moments {
   };
 }
 
+/** Merges `parts` pairwise, level by level, as a GPU block reduction does (an odd one out is
+ * carried up). */
+export function treeMerge<T>(parts: readonly T[], merge: (a: T, b: T) => T): T {
+  let level = [...parts];
+  while (level.length > 1) {
+    const next: T[] = [];
+    for (let t = 0; t < level.length; t += 2)
+      next.push(t + 1 < level.length ? merge(level[t], level[t + 1]) : level[t]);
+    level = next;
+  }
+  return level[0];
+}
+
 /** C[t] = A[t]·B[t] for every batch t, A m×k and B k×n read through (row, col) strides. */
 export type Product = (
   shape: readonly number[],

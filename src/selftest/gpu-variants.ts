@@ -21,6 +21,7 @@ import {
   matmulThrough,
   out,
   type Product,
+  treeMerge,
 } from "./float32-parts.ts";
 
 const r = Math.fround;
@@ -84,7 +85,7 @@ function maxOf(get: Get, n: number): number {
  */
 function moments(get: Get, n: number): Moments {
   const lanes = Math.min(WORKGROUP, n);
-  let parts: Moments[] = [];
+  const parts: Moments[] = [];
   for (let t = 0; t < lanes; t++) {
     let mean = 0;
     let m2 = 0;
@@ -98,14 +99,7 @@ function moments(get: Get, n: number): Moments {
     }
     parts.push({ n: count, mean, m2 });
   }
-  while (parts.length > 1) {
-    const next: Moments[] = [];
-    for (let t = 0; t < parts.length; t += 2) {
-      next.push(t + 1 < parts.length ? chan(parts[t], parts[t + 1]) : parts[t]);
-    }
-    parts = next;
-  }
-  return parts[0];
+  return treeMerge(parts, chan);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ import {
   matmulThrough,
   out,
   type Product,
+  treeMerge,
 } from "./float32-parts.ts";
 import { f32Gpu } from "./gpu-variants.ts";
 
@@ -157,14 +158,10 @@ function welford(get: Get, n: number, first = 0, step = 1): Moments {
 /** Welford per lane over a thread-strided split (lane t takes k ≡ t mod lanes), the lanes then
  * merged pairwise by Chan's formula: a GPU block reduction of the moments. */
 function welfordLanes(get: Get, n: number, lanes: number): Moments {
-  let parts = Array.from({ length: lanes }, (_, t) => welford(get, n, t, lanes));
-  while (parts.length > 1) {
-    const next: Moments[] = [];
-    for (let t = 0; t < parts.length; t += 2)
-      next.push(t + 1 < parts.length ? chan(parts[t], parts[t + 1]) : parts[t]);
-    parts = next;
-  }
-  return parts[0];
+  return treeMerge(
+    Array.from({ length: lanes }, (_, t) => welford(get, n, t, lanes)),
+    chan,
+  );
 }
 
 /** The strided run of x along `axis` that reduces into output element `o`. */

@@ -35,6 +35,7 @@ import {
   stridesOf,
   type Tensor,
 } from "../../engine/tensor.ts";
+import { treeMerge } from "../float32-parts.ts";
 import { type Mutant, mutant } from "./mutant.ts";
 
 const f = Math.fround;
@@ -222,17 +223,11 @@ function chunked(
   chunk: number,
   merge: Merge,
 ): Moments {
-  let parts: Moments[] = [];
+  const parts: Moments[] = [];
   for (let c = 0; c < n; c += chunk) {
     parts.push(twoPass(d, start + c * stride, Math.min(chunk, n - c), stride));
   }
-  while (parts.length > 1) {
-    const next: Moments[] = [];
-    for (let t = 0; t < parts.length; t += 2)
-      next.push(t + 1 < parts.length ? merge(parts[t], parts[t + 1]) : parts[t]);
-    parts = next;
-  }
-  return parts[0];
+  return treeMerge(parts, merge);
 }
 
 function varianceWith(
