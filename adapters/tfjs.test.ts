@@ -21,6 +21,7 @@
 
 import { afterAll, describe, expect, test } from "vitest";
 import { allLaws } from "../properties/index.ts";
+import { shareOneCoreWithSwiftShader } from "../src/engine/webgpu/test-support.ts";
 import { envOptions, type RunOptions, runLaw } from "../src/harness/law.ts";
 import { reference } from "../src/verify/backends.ts";
 import { contractOps } from "../src/verify/verify.ts";
@@ -73,6 +74,7 @@ for (const kind of ["cpu", "webgpu"] as const) {
     continue;
   }
   backends.push(backend);
+  shareOneCoreWithSwiftShader(backend.adapterInfo);
   const expected = new Map(tfjsVerdicts[kind].map((v) => [v.lawId, v]));
 
   describe(`tfjs-${kind}`, () => {

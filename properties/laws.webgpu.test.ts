@@ -3,6 +3,8 @@
  * With no adapter it prints a loud banner (an error under TENSORLAWS_REQUIRE_GPU=1).
  */
 import { test } from "vitest";
+import type { WebGpuBackend } from "../src/engine/webgpu/index.ts";
+import { shareOneCoreWithSwiftShader } from "../src/engine/webgpu/test-support.ts";
 import { backendsUnderTest } from "../src/verify/backends.ts";
 import { describeLaws } from "./describe-laws.ts";
 
@@ -12,4 +14,5 @@ if (backends.length === 0) {
     ctx.skip("no WebGPU adapter");
   });
 }
+shareOneCoreWithSwiftShader((backends[0] as WebGpuBackend | undefined)?.adapterInfo);
 describeLaws(backends);
