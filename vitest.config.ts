@@ -36,15 +36,24 @@ class LongestFirst extends BaseSequencer {
   }
 }
 
+const INCLUDE = [
+  "properties/**/*.test.ts",
+  "src/**/*.test.ts",
+  "golden/**/*.test.ts",
+  "bench/**/*.test.ts",
+  "adapters/**/*.test.ts",
+];
+
+/**
+ * Files that run in a process of their own: the longest, and those that start subprocesses,
+ * browsers or GPU devices under stress. The rest (a few seconds each) share a worker process
+ * (isolate: false): a fresh process per file cost each about 0.5 s of CPU to start and import
+ * the engine again, 14 s of CPU over them (52 s instead of 66 s, measured together).
+ */
+const OWN_PROCESS = [...LONGEST, "src/engine/webgpu/teardown.test.ts"];
+
 export default defineConfig({
   test: {
-    include: [
-      "properties/**/*.test.ts",
-      "src/**/*.test.ts",
-      "golden/**/*.test.ts",
-      "bench/**/*.test.ts",
-      "adapters/**/*.test.ts",
-    ],
     testTimeout: 60_000,
     // Vitest's default on 2 cores is one worker: files would run one after another while the
     // WebGPU laws wait on SwiftShader. Two workers: 75 s instead of 120 s on the CI machine.
@@ -56,5 +65,12 @@ export default defineConfig({
     // kept in the heap, they are reused (laws.test.ts: 41-44 s instead of 53-75 s, back to back).
     // Read by glibc when a worker starts; other C libraries ignore it.
     env: { GLIBC_TUNABLES: "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4294967295" },
+    projects: [
+      { extends: true, test: { name: "own-process", include: OWN_PROCESS } },
+      {
+        extends: true,
+        test: { name: "shared", include: INCLUDE, exclude: OWN_PROCESS, isolate: false },
+      },
+    ],
   },
 });
