@@ -6,9 +6,10 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, test } from "vitest";
+import { afterAll, describe, expect, test, vi } from "vitest";
 import { allMutants } from "../selftest/buggy/index.ts";
 import { type Io, main } from "./cli.ts";
+import { ModuleSession } from "./isolate.ts";
 import { parseReport } from "./report/json.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "tensorlaws-cli-"));
@@ -30,8 +31,9 @@ async function run(args: string[], tty = false) {
     },
     outIsTTY: false,
     errIsTTY: tty,
-    // The CPU built-ins only: creating a WebGPU device is another test file's business.
-    env: { TENSORLAWS_WEBGPU: "0" },
+    // The CPU built-ins only: creating a WebGPU device is another test file's business. One
+    // process (--jobs 1) unless a test says otherwise: helper processes have a test of their own.
+    env: { TENSORLAWS_WEBGPU: "0", TENSORLAWS_JOBS: "1" },
   };
   const code = await main(args, io);
   return { code, out, err };
@@ -296,6 +298,33 @@ describe("known-bad kernels fail verify, naming the laws that catch them", () =>
       for (const id of m.caughtBy) expect(r.out).toContain(`✗ ${id} on ${m.backend.name}:`);
     });
   }
+});
+
+describe("--jobs", () => {
+  test("--jobs 2 runs a built-in's laws in two helper processes and reports exactly what one process does", async () => {
+    // A large-tensor law (I5b) among ordinary ones: it starts first, the report keeps the order.
+    const laws = ["--laws", "B1,B2,C4a,I5b,E1,F8a"];
+    const opened = vi.spyOn(ModuleSession, "open");
+    const one = join(dir, "jobs-1.json");
+    const two = join(dir, "jobs-2.json");
+    expect((await run(["--builtin", "cpu32", ...laws, "--jobs", "1", "--json", one])).code).toBe(0);
+    expect(opened).not.toHaveBeenCalled();
+    expect((await run(["--builtin", "cpu32", ...laws, "--jobs", "2", "--json", two])).code).toBe(0);
+    expect(opened).toHaveBeenCalledTimes(2);
+    opened.mockRestore();
+    const timeless = (file: string) =>
+      JSON.stringify(parseReport(readFileSync(file, "utf8")).backends, (k, v) =>
+        k === "durationMs" ? 0 : v,
+      );
+    // The same verdicts, evidence and budget use, law by law in the same order.
+    expect(timeless(two)).toBe(timeless(one));
+  });
+
+  test("--jobs needs an integer from 1", async () => {
+    const r = await run(["--builtin", "cpu32", "--jobs", "0"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("--jobs needs an integer in [1, 64]");
+  });
 });
 
 describe("the installed command (a subprocess, as users run it)", () => {

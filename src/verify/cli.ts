@@ -9,6 +9,7 @@
 import { existsSync, statSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { Backend, OpName } from "../engine/contract.ts";
 import { describeThrown } from "../engine/errors.ts";
@@ -41,7 +42,10 @@ import {
   verify,
 } from "./verify.ts";
 
-export const USAGE = `Usage: tensorlaws [verify] [module…] [options]
+export /** Most processes `--jobs` starts by default: the laws of one backend hardly fill more. */
+const MAX_JOBS = 4;
+
+const USAGE = `Usage: tensorlaws [verify] [module…] [options]
        tensorlaws serve [--port N]   a page that runs the laws on your own GPU (serve --help)
 
 Checks backends against every law that applies to them. A module's default export is a backend
@@ -73,6 +77,9 @@ Runs:
                             counts as hung (default: the larger of ${LOAD_MS} and 1.5 × --timeout)
   --trust-kernels           run modules in this process, unsupervised (an endless loop or an
                             exit then ends the run, as it would for the built-ins)
+  --jobs N                  processes that share the laws of a built-in CPU backend (cpu, cpu32),
+                            each taking the next law as it finishes one; the report is the same
+                            (default: the cores, at most ${MAX_JOBS}; 1 runs them in this process)
 
 Reports (the terminal summary always prints):
   --json FILE               machine-readable report (schema in src/verify/report/schema.ts)
@@ -90,7 +97,8 @@ Other:
 
 Exit codes: 0 every law that applies passed; 1 a law failed, nothing could be verified, or
 the run was cut short (SIGINT, SIGTERM: the reports are still written, marked incomplete); 2 bad usage (unknown option, module not found, default export not a backend).
-Environment: TENSORLAWS_RUNS and TENSORLAWS_SEED set the defaults of --runs and --seed;
+Environment: TENSORLAWS_RUNS, TENSORLAWS_SEED and TENSORLAWS_JOBS set the defaults of --runs,
+--seed and --jobs;
 TENSORLAWS_REQUIRE_GPU=1 makes a missing WebGPU adapter an error (exit 2);
 TENSORLAWS_WEBGPU=0 leaves webgpu out of the default built-ins; NO_COLOR turns colours off.
 `;
@@ -138,6 +146,7 @@ const options = {
   path: { type: "string" },
   timeout: { type: "string" },
   "load-timeout": { type: "string" },
+  jobs: { type: "string" },
   json: { type: "string" },
   markdown: { type: "string" },
   junit: { type: "string" },
@@ -239,11 +248,28 @@ async function targetsOf(
   sessions: ModuleSession[],
   timeoutMs: number,
   loadTimeoutMs: number | undefined,
+  helpers: number,
+  helping: Promise<unknown>[],
 ): Promise<(Target | IsolatedTarget)[]> {
   const targets: (Target | IsolatedTarget)[] = [];
-  const add = (backend: Backend, targetArgs: string[], guardSync = false) => {
+  const add = (backend: Backend, targetArgs: string[], guardSync = false, module?: string) => {
     opened.push(backend);
-    targets.push({ backend, args: targetArgs, guardSync });
+    const target: Target = { backend, args: targetArgs, guardSync };
+    targets.push(target);
+    // The CPU built-ins share their laws with helper processes that load the same backend.
+    if (!module || helpers < 1) return;
+    const ready: ModuleSession[] = [];
+    target.helpers = ready;
+    // Our own module: a helper that fails to start only leaves the laws to the others (and to
+    // this process when none started).
+    for (let i = 0; i < helpers; i++) {
+      helping.push(
+        ModuleSession.open(module, { timeoutMs, loadTimeoutMs }).then((session) => {
+          sessions.push(session);
+          ready.push(session);
+        }),
+      );
+    }
   };
   const positionals =
     args.positionals[0] === "verify" ? args.positionals.slice(1) : args.positionals;
@@ -253,7 +279,7 @@ async function targetsOf(
 
   if (!positionals.length && !builtins && !mutants && !shaders) {
     const found = await allBuiltinBackends(io.env);
-    for (const b of found.backends) add(b, ["--builtin", b.name]);
+    for (const b of found.backends) add(b, ["--builtin", b.name], false, builtinModule(b.name));
     if (found.noAdapter) {
       if (io.env.TENSORLAWS_REQUIRE_GPU === "1") {
         throw new UsageError(`TENSORLAWS_REQUIRE_GPU=1 but ${found.noAdapter}`);
@@ -262,12 +288,13 @@ async function targetsOf(
       io.err(noAdapterBanner(reason));
       notes.push(`no WebGPU adapter: the WebGPU laws did not run (${reason})`);
     }
+    await Promise.allSettled(helping);
     return targets;
   }
 
   for (const name of builtins ?? []) {
     const cpu = builtinBackends().find((b) => b.name === name);
-    if (cpu) add(cpu, ["--builtin", name]);
+    if (cpu) add(cpu, ["--builtin", name], false, builtinModule(name));
     else if (name === "webgpu") {
       const gpu = await createWebGpuBackend().catch((e: unknown) => {
         throw new UsageError(
@@ -315,7 +342,14 @@ async function targetsOf(
       await wgslBackend(shaders),
       shaders.flatMap((s) => ["--wgsl", s]),
     );
+  await Promise.allSettled(helping);
   return targets;
+}
+
+/** The module a helper process loads for a CPU built-in (src/verify/builtins/). */
+function builtinModule(name: string): string | undefined {
+  if (name !== "cpu" && name !== "cpu32") return undefined;
+  return fileURLToPath(new URL(`./builtins/${name}.ts`, import.meta.url));
 }
 
 /** How long a backend's dispose() may take at the end of a run. */
@@ -412,6 +446,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
   }
   const opened: Backend[] = [];
   const sessions: ModuleSession[] = [];
+  // Helper processes still starting when a usage error cuts the run short: killed once started.
+  const helping: Promise<unknown>[] = [];
   // SIGINT or SIGTERM cuts the run short: the reports are still written, marked incomplete.
   const cut = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => cut.abort(`stopped by ${signal}`);
@@ -459,6 +495,9 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     };
     // The same bounds as --timeout's, for one rule of thumb.
     const loadTimeoutMs = integer("load-timeout", v["load-timeout"], 1, 2 ** 31 - 1);
+    const jobs =
+      integer("jobs", v.jobs ?? io.env.TENSORLAWS_JOBS, 1, 64) ??
+      Math.min(availableParallelism(), MAX_JOBS);
     if (v.path !== undefined && !/^\d+(:\d+)*$/.test(v.path)) {
       throw new UsageError(`--path needs a fast-check path like 4:1:0, got '${v.path}'`);
     }
@@ -478,6 +517,9 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       sessions,
       runOptions.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       loadTimeoutMs,
+      // One law alone, or a replay, gains nothing from a second process.
+      laws.length > 1 && jobs > 1 ? jobs : 0,
+      helping,
     );
     const progress = progressLine(io);
     const report = await verify(targets, {
@@ -513,6 +555,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    await Promise.allSettled(helping);
     for (const s of sessions) s.kill();
     // A live WebGPU device keeps Node running.
     for (const b of opened) {

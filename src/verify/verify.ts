@@ -43,6 +43,14 @@ export interface Target {
   /** Stop a kernel stuck in a synchronous loop after the timeout too (costs ~0.1 ms a call):
    * for code we did not write. */
   guardSync?: boolean;
+  /**
+   * Child processes running the same backend (a built-in, loaded from its module): the laws run
+   * there instead, each process taking the next law when it finishes one (`tensorlaws verify
+   * --jobs N`); the report is the same as from this process. This one only hands laws out: a law
+   * running here would not let it read a helper's answer before the law ends (the harness
+   * awaits only promises, never the event loop).
+   */
+  helpers?: readonly ModuleSession[];
 }
 
 /**
@@ -157,46 +165,67 @@ export async function verify(
   const extraNotes: string[] = [];
   const signal = options.signal;
   const stopIsolated = () => {
-    for (const t of targets) if (isIsolated(t)) t.session.kill();
+    for (const t of targets) {
+      if (isIsolated(t)) t.session.kill();
+      else for (const helper of t.helpers ?? []) helper.kill();
+    }
   };
   signal?.addEventListener("abort", stopIsolated);
   try {
     for (const t of targets) {
       const target: Target = isIsolated(t) ? { backend: t.session.backend, args: t.args } : t;
       const backendStart = performance.now();
-      const results: LawReport[] = [];
       const backend =
         !isIsolated(t) && t.guardSync ? guardSync(t.backend, timeoutMs) : target.backend;
-      for (const law of laws) {
-        // Cut short: every law not run, or interrupted, is reported as not run (failed), so
-        // that every writer still sees one result per law and backend, and none reads a pass.
-        const result = signal?.aborted
-          ? notRun(law, target.backend, signal.reason, seed)
-          : isIsolated(t)
-            ? await t.session.runLaw(law, { seed, numRuns, path: options.path, timeoutMs })
-            : await runOneLaw(law, backend, run, stray);
-        if (signal?.aborted) {
-          results.push(
-            lawReport(
-              notRun(law, target.backend, signal.reason, seed),
-              target,
-              options,
-              seed,
-              numRuns,
-            ),
-          );
-          continue;
-        }
-        results.push(lawReport(result, target, options, seed, numRuns));
-        done++;
-        options.onProgress?.({
-          done,
-          total,
-          law,
-          backend: target.backend.name,
-          status: result.status,
-        });
-      }
+      const runHere = (law: Law) =>
+        isIsolated(t)
+          ? t.session.runLaw(law, { seed, numRuns, path: options.path, timeoutMs })
+          : runOneLaw(law, backend, run, stray);
+      const helpers = (!isIsolated(t) && t.helpers) || [];
+      const lanes = helpers.length
+        ? helpers.map(
+            (helper) => (law: Law) =>
+              helper.runLaw(law, { seed, numRuns, path: options.path, timeoutMs }),
+          )
+        : [runHere];
+      // With helpers, the large-tensor laws (those that cap their runs) start first, so that no
+      // lane is left with one of them alone at the end; the report keeps the catalogue's order.
+      const order = laws.map((_, i) => i);
+      if (lanes.length > 1) order.sort((a, b) => Number(!laws[a].runs) - Number(!laws[b].runs));
+      let next = 0;
+      const results: LawReport[] = [];
+      await Promise.all(
+        lanes.map(async (lane) => {
+          while (next < order.length) {
+            const i = order[next++];
+            const law = laws[i];
+            // Cut short: every law not run, or interrupted, is reported as not run (failed), so
+            // that every writer still sees one result per law and backend, and none reads a pass.
+            const result = signal?.aborted
+              ? notRun(law, target.backend, signal.reason, seed)
+              : await lane(law);
+            if (signal?.aborted) {
+              results[i] = lawReport(
+                notRun(law, target.backend, signal.reason, seed),
+                target,
+                options,
+                seed,
+                numRuns,
+              );
+              continue;
+            }
+            results[i] = lawReport(result, target, options, seed, numRuns);
+            done++;
+            options.onProgress?.({
+              done,
+              total,
+              law,
+              backend: target.backend.name,
+              status: result.status,
+            });
+          }
+        }),
+      );
       if (isIsolated(t)) {
         const note = await t.session.close();
         if (note) extraNotes.push(note);
