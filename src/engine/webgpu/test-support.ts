@@ -21,10 +21,7 @@ export async function webgpuForTests(what: string): Promise<WebGpuBackend | unde
   } catch (e) {
     why = `creating the WebGPU backend failed: ${e instanceof Error ? e.message : e}`;
   }
-  if (backend) {
-    shareOneCoreWithSwiftShader(backend.adapterInfo);
-    return backend;
-  }
+  if (backend) return backend;
   if (process.env.TENSORLAWS_REQUIRE_GPU === "1") {
     throw new Error(`TENSORLAWS_REQUIRE_GPU=1 but ${why}`);
   }
@@ -54,7 +51,8 @@ export function lcgTensor(shape: number[], scale: number, seed = 1, offset = 0):
  * the time, on the core the other test worker needs. On one core the spinning thread yields to
  * this process's own thread instead. Measured on the 2-core CI machine: the WebGPU laws alone
  * took 137 s of CPU and 99 s wall unpinned, 104 s of both pinned; the whole `npm test` 244 s
- * wall (433 s CPU) unpinned, 224 s (387 s) pinned. A hardware adapter is left alone.
+ * wall (433 s CPU) unpinned, 224 s (387 s) pinned. A hardware adapter is left alone. Only for a
+ * file that has a worker process of its own (vitest.config.ts): the pin outlives the file.
  */
 export function shareOneCoreWithSwiftShader(info: AdapterInfo | undefined): void {
   const worker = Number(process.env.VITEST_POOL_ID);
