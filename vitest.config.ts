@@ -45,12 +45,26 @@ const INCLUDE = [
 ];
 
 /**
- * Files that run in a process of their own: the longest, and those that start subprocesses,
- * browsers or GPU devices under stress. The rest (a few seconds each) share a worker process
- * (isolate: false): a fresh process per file cost each about 0.5 s of CPU to start and import
- * the engine again, 14 s of CPU over them (52 s instead of 66 s, measured together).
+ * Files that run in a process of their own: the longest, and those that create a WebGPU device.
+ * On SwiftShader such a file moves its process onto one core (shareOneCoreWithSwiftShader), which
+ * must not outlive it: in a shared worker the next file would inherit the pin, and the unpinned
+ * driver's spinning threads skewed bench/check.test's timings beside it. The rest (a few seconds
+ * each) share a worker process (isolate: false): a fresh process per file cost each about 0.5 s
+ * of CPU to start and import the engine again, 14 s of CPU over them (52 s instead of 66 s).
  */
-const OWN_PROCESS = [...LONGEST, "src/engine/webgpu/teardown.test.ts"];
+const OWN_PROCESS = [
+  ...LONGEST,
+  "src/engine/webgpu/teardown.test.ts",
+  "src/engine/webgpu/webgpu.test.ts",
+  "src/engine/webgpu/norm.test.ts",
+  "src/engine/webgpu/random.test.ts",
+  "src/verify/wgsl-adapter.test.ts",
+  // It times this tree's kernels against a fresh copy's in one process. In the shared one it
+  // read its slowed kernel as 1.6x and as unchanged, in two of three full runs (alone: 5.3x):
+  // the files before it had run this tree's kernels (warmed, with other type feedback), not
+  // the copy's.
+  "bench/check.test.ts",
+];
 
 export default defineConfig({
   test: {

@@ -15,6 +15,7 @@ import { call } from "../engine/call.ts";
 import type { Backend, OpName } from "../engine/contract.ts";
 import { InvalidArgumentError } from "../engine/errors.ts";
 import type { Tensor } from "../engine/tensor.ts";
+import { shareOneCoreWithSwiftShader } from "../engine/webgpu/test-support.ts";
 import { toleranceFields } from "../harness/budgets.ts";
 import { envOptions, type Law, type LawResult, runLaw } from "../harness/law.ts";
 import { budgetFor, compare } from "../harness/tolerance.ts";
@@ -44,6 +45,7 @@ afterAll(async () => {
 });
 async function backend(...shaders: WgslShader[]): Promise<Backend> {
   const b = await createWgslBackend(shaders);
+  shareOneCoreWithSwiftShader(b.adapterInfo);
   open.push(b);
   return b;
 }

@@ -30,10 +30,9 @@ import type { IndexTensor, Tensor } from "../tensor.ts";
 import { createWebGpuBackend, type WebGpuBackend } from "./index.ts";
 import { WG } from "./runtime.ts";
 import { lanesFor } from "./softmax.ts";
-import { lcgTensor, shareOneCoreWithSwiftShader, webgpuForTests } from "./test-support.ts";
+import { lcgTensor, webgpuForTests } from "./test-support.ts";
 
 const backend = await webgpuForTests("src/engine/webgpu/softmax.test.ts (softmax and loss shapes)");
-shareOneCoreWithSwiftShader(backend?.adapterInfo);
 // Where the adapter has subgroups the default device merges with shuffles, and the shared-memory
 // trees every adapter can run are tested on a second device created without the feature.
 const shuffles = backend?.runtime.subgroups ? backend : undefined;

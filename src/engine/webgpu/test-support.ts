@@ -21,7 +21,10 @@ export async function webgpuForTests(what: string): Promise<WebGpuBackend | unde
   } catch (e) {
     why = `creating the WebGPU backend failed: ${e instanceof Error ? e.message : e}`;
   }
-  if (backend) return backend;
+  if (backend) {
+    shareOneCoreWithSwiftShader(backend.adapterInfo);
+    return backend;
+  }
   if (process.env.TENSORLAWS_REQUIRE_GPU === "1") {
     throw new Error(`TENSORLAWS_REQUIRE_GPU=1 but ${why}`);
   }
