@@ -59,10 +59,9 @@ const OWN_PROCESS = [
   "src/engine/webgpu/norm.test.ts",
   "src/engine/webgpu/random.test.ts",
   "src/verify/wgsl-adapter.test.ts",
-  // It times this tree's kernels against a fresh copy's in one process. In the shared one it
-  // read its slowed kernel as 1.6x and as unchanged, in two of three full runs (alone: 5.3x):
-  // the files before it had run this tree's kernels (warmed, with other type feedback), not
-  // the copy's.
+  // A timing test: in a fresh process, as the bench:check command it tests runs. In the shared
+  // one the files before it have run this tree's kernels (warmed), not the copy's it compares
+  // them with; there it once read its slowed kernel as unchanged.
   "bench/check.test.ts",
 ];
 

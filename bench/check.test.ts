@@ -327,7 +327,9 @@ cpu32.kernels.softmax = async (inputs, attrs) => {
     const rows = new Map(compareResults(ref, current).map((r) => [r.id, r]));
     const hit = rows.get("cpu32 softmax([128, 1000])");
     expect(hit?.status).toBe("regression");
-    expect(hit?.verdict?.medianRatio).toBeGreaterThan(2);
+    // Alone it reads about 5×; beside two busy test workers, 1.6–1.9× (CI, this stop): the
+    // verdict above is the check, this only says the slowdown it found is a large one.
+    expect(hit?.verdict?.medianRatio).toBeGreaterThan(1.5);
     // The same case on the float64 backend, untouched, is never more than a little off.
     expect(rows.get("cpu softmax([128, 1000])")?.verdict?.medianRatio).toBeLessThan(2);
   } finally {
