@@ -42,10 +42,10 @@ import {
   verify,
 } from "./verify.ts";
 
-export /** Most processes `--jobs` starts by default: the laws of one backend hardly fill more. */
+/** Most processes `--jobs` starts by default: the laws of one backend hardly fill more. */
 const MAX_JOBS = 4;
 
-const USAGE = `Usage: tensorlaws [verify] [module…] [options]
+export const USAGE = `Usage: tensorlaws [verify] [module…] [options]
        tensorlaws serve [--port N]   a page that runs the laws on your own GPU (serve --help)
 
 Checks backends against every law that applies to them. A module's default export is a backend

@@ -201,12 +201,10 @@ export async function verify(
             const law = laws[i];
             // Cut short: every law not run, or interrupted, is reported as not run (failed), so
             // that every writer still sees one result per law and backend, and none reads a pass.
-            const result = signal?.aborted
-              ? notRun(law, target.backend, signal.reason, seed)
-              : await lane(law);
-            if (signal?.aborted) {
+            const result = signal?.aborted ? undefined : await lane(law);
+            if (!result || signal?.aborted) {
               results[i] = lawReport(
-                notRun(law, target.backend, signal.reason, seed),
+                notRun(law, target.backend, signal?.reason, seed),
                 target,
                 options,
                 seed,
