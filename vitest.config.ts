@@ -47,9 +47,8 @@ const INCLUDE = [
 /**
  * Files that run in a process of their own: the longest, and those that create a WebGPU device.
  * On SwiftShader such a file moves its process onto one core (shareOneCoreWithSwiftShader), which
- * must not outlive it: in a shared worker the next file would inherit the pin, and the unpinned
- * driver's spinning threads skewed bench/check.test's timings beside it. The rest (a few seconds
- * each) share a worker process (isolate: false): a fresh process per file cost each about 0.5 s
+ * must not outlive it: in a shared worker the next file would inherit the pin. The rest (a few
+ * seconds each) share a worker process (isolate: false): a fresh process per file cost each about 0.5 s
  * of CPU to start and import the engine again, 14 s of CPU over them (52 s instead of 66 s).
  */
 const OWN_PROCESS = [
