@@ -20,7 +20,7 @@
  * ⟨dy, e^(x − m)⟩ (rescaled with s: softmax), Σdy (log_softmax), Σt (soft-target
  * cross-entropy).
  *
- * Threads per row (LANES) are specialised on the row length and the row count: a power of
+ * Threads per row (LANES) are chosen from the row length and the row count: a power of
  * two, from 1 (short rows, or rows so many that they fill the device by themselves: a thread
  * per row, 256 rows per workgroup, no tree) to 256 (a few long rows: a workgroup per row),
  * doubled while every thread keeps at least MIN_PER_THREAD elements and the grid is smaller
@@ -256,7 +256,7 @@ function treeWgsl(
   if (!sub) {
     return `let first_slot = first;
   ${save("lid.x", v)};
-  ${tree(`${lanes}u`)}
+  ${tree("LANES")}
   let ${out} = ${get("first")};`;
   }
   return `var bfly: ${type} = ${v};
@@ -319,8 +319,7 @@ function rowWgsl(kind: RowKind, lanes: number, sub: boolean): string {
   ${partTree.replaceAll("first_slot", "first_slot2").replaceAll("bfly", "bfly2")}
   if (live && lane == 0u) { ${spec.losses ? "losses" : "out"}[row] = -loss; }`;
   return `${sub ? "enable subgroups;\n" : ""}${WGSL_MATH}
-const LANES = ${lanes}u;
-const ROWS = ${WG / lanes}u;
+${lanes === 1 ? `const LANES = 1u;\nconst ROWS = ${WG}u;` : ""}
 // e^d for d <= 0 with m_exp's range reduction and polynomial (wgsl-math.ts) but none of its
 // branches, which cost more than the polynomial inside these loops on SwiftShader. Every
 // argument here is x − max ≤ 0; −∞ (and anything below −104) gives 0; a NaN only reaches it
@@ -339,7 +338,7 @@ fn exp_le0(d: f32) -> f32 {
 fn neg_inf_bits(v: f32) -> bool { return bitcast<u32>(v) == 0xff800000u; }
 fn finite(v: f32) -> bool { return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u; }
 
-struct P { rows: u32, n: u32, gstride: u32 }
+struct P { rows: u32, n: u32, gstride: u32, lanes: u32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 ${decls}
 @group(0) @binding(${k + 1}) var<storage, read_write> out: array<f32>;
@@ -379,7 +378,7 @@ fn store(i: u32, st: Stat) { sm_m[i] = st.m; sm_s[i] = st.s; sm_a[i] = st.a; }
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>${sub ? ",\n        @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_size) sg_size: u32" : ""}) {
-  let lane = lid.x % LANES;
+${lanes === 1 ? "" : `  let LANES = p.lanes;\n  let ROWS = ${WG}u / LANES;\n`}  let lane = lid.x % LANES;
   let first = lid.x - lane;
   let row = (wid.y * nwg.x + wid.x) * ROWS + lid.x / LANES;
   let live = row < p.rows;
@@ -419,9 +418,12 @@ export function recordRows(
   const sub = rt.subgroups && lanes > 1;
   const out = rt.alloc(4 * (SPECS[kind].perRow ? rows : rows * n));
   rt.dispatch(
-    `rows:${kind}:${lanes}${sub ? ":sub" : ""}`,
+    // LANES comes in the uniforms, not in the source: one pipeline for every lane count > 1
+    // instead of eight, each compiled on first use (160 ms apiece on SwiftShader, 81 of them
+    // over the laws' default run).
+    `rows:${kind}:${lanes === 1 ? "1" : "n"}${sub ? ":sub" : ""}`,
     () => rowWgsl(kind, lanes, sub),
-    [x, ...extra, out, rt.params([rows, n, gstride]), ...(losses ? [losses] : [])],
+    [x, ...extra, out, rt.params([rows, n, gstride, lanes]), ...(losses ? [losses] : [])],
     rt.grid(rows, WG / lanes),
   );
   return out;
