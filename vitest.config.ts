@@ -74,6 +74,8 @@ export default defineConfig({
     // Vite's module runner. The runner rewrites every imported binding into a property read on a
     // module object; in the kernels' per-element loops that cost cpu32's I5j 10-13 s instead of
     // 6 s, and the whole run 413 s of CPU instead of 370 s (laws.test.ts: 35 s instead of 25 s).
+    // Without the runner and its loader (nodeLoader), vi.mock and import.meta.vitest do nothing:
+    // a test that needs them goes in the "vite" project below.
     experimental: { viteModuleRunner: false, nodeLoader: false },
     execArgv: ["--import", "tsx"],
     // Vitest's default on 2 cores is one worker: files would run one after another while the
