@@ -70,8 +70,10 @@ const VITE = ["golden/load.browser.test.ts"];
 export default defineConfig({
   test: {
     testTimeout: 60_000,
-    // Node imports the sources itself, through tsx's loader, as the command does, instead of
-    // Vite's module runner. The runner rewrites every imported binding into a property read on a
+    // Node imports the sources itself, through tsx's loader, instead of Vite's module runner.
+    // (Not src/loader/, which the command uses: bench:check --against imports another tree's
+    // sources in the test's own process, and those hooks compile this package's files only.)
+    // The runner rewrites every imported binding into a property read on a
     // module object; in the kernels' per-element loops that cost cpu32's I5j 10-13 s instead of
     // 6 s, and the whole run 413 s of CPU instead of 370 s (laws.test.ts: 35 s instead of 25 s).
     // Without the runner and its loader (nodeLoader), vi.mock and import.meta.vitest do nothing:

@@ -9,8 +9,7 @@
  */
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
-import { tsImport } from "tsx/esm/api";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Backend } from "../engine/contract.ts";
 import { cpu, cpu32 } from "../engine/cpu/index.ts";
 import { createWebGpuBackend, describeAdapter } from "../engine/webgpu/index.ts";
@@ -113,6 +112,10 @@ function esExports(mod: Record<string, unknown>): Record<string, unknown> {
   return mod;
 }
 
+/** The built-in modules (cli.ts's helpers load cpu32 from here): our own sources, imported as
+ * the rest of them are (src/loader/hooks.mjs). */
+const BUILTINS = fileURLToPath(new URL("./builtins/", import.meta.url));
+
 /**
  * Imports a backend module whose default export (or `module.exports`) is a backend or a promise
  * of one: TypeScript or JavaScript (.ts, .mts, .cts, .js, .mjs, .cjs), ES module or CommonJS,
@@ -129,8 +132,14 @@ export async function loadBackend(path: string): Promise<Backend> {
     // its extension and nearest package.json give it, whatever hooks this process has.
     // The parent is the module's folder, not this TypeScript file: from a TypeScript parent, tsx
     // would take a path ending in .js for its TypeScript source.
+    // tsx is imported here, not at the top: loading it costs a quarter of a second of CPU, and
+    // most processes (the command with built-ins only, their helpers) never need it.
     const url = pathToFileURL(file).href;
-    mod = esExports((await tsImport(url, new URL(".", url).href)) as Record<string, unknown>);
+    if (file.startsWith(BUILTINS)) mod = (await import(url)) as Record<string, unknown>;
+    else {
+      const { tsImport } = await import("tsx/esm/api");
+      mod = esExports((await tsImport(url, new URL(".", url).href)) as Record<string, unknown>);
+    }
   } catch (e) {
     const why = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
     throw new BackendModuleError(path, `importing the module failed: ${why}`);

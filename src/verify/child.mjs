@@ -1,6 +1,5 @@
 // The process a backend module under test runs in (src/verify/isolate.ts starts it with
-// child_process.fork): tsx's loader first, so that the module and our sources may be TypeScript.
-import { register } from "tsx/esm/api";
+// child_process.fork): our module hooks first, so that our TypeScript sources import.
+import "../loader/register.mjs";
 
-register();
 await import("./child.ts");

@@ -1,6 +1,6 @@
 /**
  * `tensorlaws verify --html FILE`: the report as one self-contained HTML file. The view
- * (view.ts) and Observable Plot with its d3 are bundled by esbuild (a dependency of tsx) and
+ * (view.ts) and Observable Plot with its d3 are bundled by esbuild and
  * inlined with the data, so the file opens offline, from disk, with no network at all.
  */
 import { fileURLToPath } from "node:url";
