@@ -711,7 +711,10 @@ export const sizeLaws: Law[] = [
     async check(ctx) {
       // One deterministic case per op (16.8 million elements: large, so not a property).
       if (isReference(ctx)) return;
-      const x = tiled(ctx, GRID_LIMIT + 1000);
+      // An odd length: a kernel that reads four elements per thread when the length allows it
+      // (ours does) needs only a quarter of the threads, and would never reach the limit; at an
+      // odd length it runs one thread per element, past 65535 workgroups.
+      const x = tiled(ctx, GRID_LIMIT + 1001);
       for (const op of UNARY) await pastTheGrid(ctx, op, x);
     },
   },
