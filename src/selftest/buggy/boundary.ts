@@ -627,6 +627,17 @@ export const mutants: Mutant[] = [
     }),
   ),
 
+  mutant(
+    "tanh-vec4-floor-groups",
+    "tanh reads four elements per thread when n is a multiple of 4, and launches ⌊n/4/256⌋ workgroups for its n/4 threads: the partial last workgroup never runs (left 0)",
+    ["I5a"],
+    corruptUnary("tanh", (y) => {
+      const n = y.data.length;
+      if (n % 4 === 0 && n > 1024) y.data.fill(0, fullBlocks(n, 1024));
+      return y;
+    }),
+  ),
+
   // I5b: broadcasting binary ops and their gradients.
   mutant(
     "add-broadcast-modular",
@@ -640,6 +651,20 @@ export const mutants: Mutant[] = [
           (from, out) => modularIndex(sizeOf(out), sizeOf(from)),
           (x, y) => f(x + y),
         ),
+    },
+  ),
+  mutant(
+    "mul-vec4-floor-groups",
+    "mul on two operands of the same shape reads four elements per thread when n is a multiple of 4, and launches ⌊n/4/256⌋ workgroups: the partial last workgroup never runs (left 0)",
+    ["I5b"],
+    {
+      mul: (inputs, attrs) => {
+        const y = ref.mul(inputs, attrs);
+        const n = y.data.length;
+        const same = inputs.a.data.length === n && inputs.b.data.length === n;
+        if (same && n % 4 === 0 && n > 1024) y.data.fill(0, fullBlocks(n, 1024));
+        return y;
+      },
     },
   ),
   mutant(
