@@ -154,10 +154,10 @@ const UNARY_SWEEP: UnaryCase[] = [
   { shape: [65539], fill: { seed: 7, family: U, scale: 10 }, alpha: 0.01 },
   // Multiples of 4, which a kernel may read four at a time (a quarter of the threads): one
   // vector past a workgroup of 256, a rank-4 tensor over 4 workgroups with a partial last one,
-  // and 16385 vectors (65 workgroups, the last with one thread).
+  // and 1025 vectors (5 workgroups, the last with one thread).
   { shape: [1028], fill: { seed: 8, family: U, scale: 10 }, alpha: 0.01 },
   { shape: [2, 3, 5, 132], fill: { seed: 9, family: "specials", scale: 10 }, alpha: 0.2 },
-  { shape: [65540], fill: { seed: 10, family: "lastMax", scale: 10 }, alpha: -0.5 },
+  { shape: [4100], fill: { seed: 10, family: "lastMax", scale: 10 }, alpha: -0.5 },
 ];
 
 // ── I5b: binary ops with broadcasting ─────────────────────────────────────────────────────────
@@ -192,10 +192,10 @@ const BINARY_SWEEP: BinaryCase[] = [
   { a: [129, 3, 5], b: [3, 1], fill: f(7) },
   { a: [65537], b: [65537], fill: f(8, "lastMax") },
   // Same shapes whose size is a multiple of 4, read four at a time by a vector kernel: past one
-  // workgroup of 256 vectors, over several at rank 4, and 65 workgroups with a one-thread tail.
+  // workgroup of 256 vectors, over several at rank 4, and 5 workgroups with a one-thread tail.
   { a: [1028], b: [1028], fill: f(9) },
   { a: [2, 3, 5, 132], b: [2, 3, 5, 132], fill: f(10, "specials") },
-  { a: [65540], b: [65540], fill: f(11, "lastMax") },
+  { a: [4100], b: [4100], fill: f(11, "lastMax") },
 ];
 
 // ── I5c: reductions along every axis ──────────────────────────────────────────────────────────
