@@ -117,6 +117,24 @@ function esExports(mod: Record<string, unknown>): Record<string, unknown> {
 const BUILTINS = fileURLToPath(new URL("./builtins/", import.meta.url));
 
 /**
+ * tsx's API, which loadBackend imports a user's module with. Imported on first use, not at the
+ * top: it costs a quarter of a second of CPU, and most processes (the command with built-ins
+ * only, their helpers) never need it. `prepareToLoad` imports it ahead of a load, so that a
+ * child's clock for the module's load (isolate.ts) does not count tsx's own start-up.
+ */
+let tsx: Promise<typeof import("tsx/esm/api")> | undefined;
+const moduleLoader = () => {
+  tsx ??= import("tsx/esm/api");
+  return tsx;
+};
+
+/** Gets ready to loadBackend(path): imports tsx unless the module is a built-in. Never throws
+ * (a missing tsx is loadBackend's to report). */
+export async function prepareToLoad(path: string): Promise<void> {
+  if (!resolve(path).startsWith(BUILTINS)) await moduleLoader().catch(() => undefined);
+}
+
+/**
  * Imports a backend module whose default export (or `module.exports`) is a backend or a promise
  * of one: TypeScript or JavaScript (.ts, .mts, .cts, .js, .mjs, .cjs), ES module or CommonJS,
  * wherever it lives, with or without a package.json. Each call imports the file afresh.
@@ -132,12 +150,10 @@ export async function loadBackend(path: string): Promise<Backend> {
     // its extension and nearest package.json give it, whatever hooks this process has.
     // The parent is the module's folder, not this TypeScript file: from a TypeScript parent, tsx
     // would take a path ending in .js for its TypeScript source.
-    // tsx is imported here, not at the top: loading it costs a quarter of a second of CPU, and
-    // most processes (the command with built-ins only, their helpers) never need it.
     const url = pathToFileURL(file).href;
     if (file.startsWith(BUILTINS)) mod = (await import(url)) as Record<string, unknown>;
     else {
-      const { tsImport } = await import("tsx/esm/api");
+      const { tsImport } = await moduleLoader();
       mod = esExports((await tsImport(url, new URL(".", url).href)) as Record<string, unknown>);
     }
   } catch (e) {

@@ -15,7 +15,7 @@ import { Worker } from "node:worker_threads";
 import type { Backend, Kernels } from "../engine/contract.ts";
 import { describeThrown, KernelContractError } from "../engine/errors.ts";
 import type { Law, RunOptions } from "../harness/law.ts";
-import { describeBackend, loadBackend, reference } from "./backends.ts";
+import { describeBackend, loadBackend, prepareToLoad, reference } from "./backends.ts";
 import {
   type ChildMessage,
   type Descriptor,
@@ -199,6 +199,8 @@ function describe(b: Backend): Descriptor {
 async function handle(m: ParentMessage): Promise<void> {
   switch (m.t) {
     case "load": {
+      // Before the load's clock starts: tsx's own start-up is the harness's, not the module's.
+      await prepareToLoad(m.path);
       enter(Phase.Load);
       try {
         backend = await loadBackend(m.path);
