@@ -3,23 +3,23 @@ import { defineConfig } from "vitest/config";
 import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 /**
- * The longest files, longest first, with their seconds in a clean clone's `.ci/run` on the 2-core
- * CI machine. Vitest orders files by the durations it cached on an earlier run, or by file size
- * when it has none, as on a clean checkout: the WebGPU laws (the longest file, and one of the
- * shortest) would then start last and run alone at the end. Started first, two workers take the
- * rest beside them (longest processing time first).
+ * The longest files, roughly longest first: their seconds in one clean clone's `.ci/run` on a
+ * 2-core machine, which vary by a third from run to run. Vitest orders files by the durations it cached on
+ * an earlier run, or by file size when it has none, as on a clean checkout: the WebGPU laws (the
+ * longest file, and one of the shortest) would then start last and run alone at the end. Started
+ * first, two workers take the rest beside them (longest processing time first).
  */
 const LONGEST = [
-  "properties/laws.webgpu.test.ts", // 147
-  "adapters/tfjs.test.ts", // 64
-  "properties/variants.test.ts", // 51
-  "properties/laws.test.ts", // 46
+  "properties/laws.webgpu.test.ts", // 83
+  "adapters/tfjs.test.ts", // 28
+  "properties/variants.test.ts", // 32
+  "properties/laws.test.ts", // 29
   "src/verify/pack.test.ts", // 38
-  "src/verify/hostile.test.ts", // 32
-  "src/verify/page/page.test.ts", // 18
-  "properties/mutants.test.ts", // 18
-  "src/verify/cli.test.ts", // 13
-  "src/engine/webgpu/softmax.test.ts", // 10
+  "src/verify/hostile.test.ts", // 42
+  "src/verify/page/page.test.ts", // 12
+  "properties/mutants.test.ts", // 26
+  "src/verify/cli.test.ts", // 20
+  "src/engine/webgpu/softmax.test.ts", // 9
 ];
 
 class LongestFirst extends BaseSequencer {
