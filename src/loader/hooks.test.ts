@@ -15,18 +15,21 @@ const outside = mkdtempSync(join(tmpdir(), "tensorlaws-hooks-"));
 afterAll(() => rmSync(outside, { recursive: true, force: true }));
 
 /** Runs `code` as an ES module in a fresh Node with only our hooks registered. */
-const node = (code: string) =>
-  spawnSync(process.execPath, ["--import", register, "--input-type=module", "-e", code], {
+const node = (code: string, ...flags: string[]) =>
+  spawnSync(process.execPath, [...flags, "--import", register, "--input-type=module", "-e", code], {
     encoding: "utf8",
     env: { ...process.env, NODE_OPTIONS: "" },
   });
 
 describe("the command's module hooks", () => {
-  test("import this package's TypeScript sources, with stack traces at their .ts lines", () => {
-    const r = node(`
+  test("import this package's TypeScript sources, with stack traces at their .ts lines under --enable-source-maps", () => {
+    const r = node(
+      `
       const { tensor } = await import(${JSON.stringify(tensorTs)});
       try { tensor("float32", [2], [1]); } catch (e) { console.log(e.stack.split("\\n")[1]); }
-    `);
+    `,
+      "--enable-source-maps",
+    );
     // The line of the throw in the source, not in the compiled text (types and comments gone).
     const lines = readFileSync(tensorTs, "utf8").split("\n");
     const message = lines.findIndex((l) => l.includes("do not fill shape"));

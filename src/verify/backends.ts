@@ -9,7 +9,7 @@
  */
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import type { Backend } from "../engine/contract.ts";
 import { cpu, cpu32 } from "../engine/cpu/index.ts";
 import { createWebGpuBackend, describeAdapter } from "../engine/webgpu/index.ts";
@@ -112,15 +112,11 @@ function esExports(mod: Record<string, unknown>): Record<string, unknown> {
   return mod;
 }
 
-/** The built-in modules (cli.ts's helpers load cpu32 from here): our own sources, imported as
- * the rest of them are (src/loader/hooks.mjs). */
-const BUILTINS = fileURLToPath(new URL("./builtins/", import.meta.url));
-
 /**
- * tsx's API, which loadBackend imports a user's module with. Imported on first use, not at the
- * top: it costs a quarter of a second of CPU, and most processes (the command with built-ins
- * only, their helpers) never need it. `prepareToLoad` imports it ahead of a load, so that a
- * child's clock for the module's load (isolate.ts) does not count tsx's own start-up.
+ * tsx's API, which loadBackend imports every module with. Imported on first use, not at the top:
+ * it costs a quarter of a second of CPU, and the processes that load no module (the command
+ * itself) never need it. `prepareToLoad` imports it ahead of a load, so that a child's clock for
+ * the module's load (isolate.ts) does not count tsx's own start-up.
  */
 let tsx: Promise<typeof import("tsx/esm/api")> | undefined;
 const moduleLoader = () => {
@@ -128,10 +124,10 @@ const moduleLoader = () => {
   return tsx;
 };
 
-/** Gets ready to loadBackend(path): imports tsx unless the module is a built-in. Never throws
- * (a missing tsx is loadBackend's to report). */
-export async function prepareToLoad(path: string): Promise<void> {
-  if (!resolve(path).startsWith(BUILTINS)) await moduleLoader().catch(() => undefined);
+/** Gets ready to loadBackend: imports tsx. Never throws (a missing tsx is loadBackend's to
+ * report). */
+export async function prepareToLoad(): Promise<void> {
+  await moduleLoader().catch(() => undefined);
 }
 
 /**
@@ -150,12 +146,13 @@ export async function loadBackend(path: string): Promise<Backend> {
     // its extension and nearest package.json give it, whatever hooks this process has.
     // The parent is the module's folder, not this TypeScript file: from a TypeScript parent, tsx
     // would take a path ending in .js for its TypeScript source.
+    // A built-in (src/verify/builtins/) too: its engine is then a copy of its own, apart from
+    // the reference's. Imported natively instead, sharing the reference's functions (float32
+    // and float64 arrays through the same code, most likely what slowed it), cpu32's helpers
+    // took `verify --builtin cpu32` about 2 s longer (17-19 s against 16-17.5 s, interleaved).
     const url = pathToFileURL(file).href;
-    if (file.startsWith(BUILTINS)) mod = (await import(url)) as Record<string, unknown>;
-    else {
-      const { tsImport } = await moduleLoader();
-      mod = esExports((await tsImport(url, new URL(".", url).href)) as Record<string, unknown>);
-    }
+    const { tsImport } = await moduleLoader();
+    mod = esExports((await tsImport(url, new URL(".", url).href)) as Record<string, unknown>);
   } catch (e) {
     const why = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
     throw new BackendModuleError(path, `importing the module failed: ${why}`);

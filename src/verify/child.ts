@@ -200,7 +200,7 @@ async function handle(m: ParentMessage): Promise<void> {
   switch (m.t) {
     case "load": {
       // Before the load's clock starts: tsx's own start-up is the harness's, not the module's.
-      await prepareToLoad(m.path);
+      await prepareToLoad();
       enter(Phase.Load);
       try {
         backend = await loadBackend(m.path);
