@@ -377,6 +377,10 @@ const BATCH_NORM_SWEEP: BatchNormCase[] = [
   { n: 129, c: 257, training: false, momentum: 0.1, eps: 1e-5, fill: f(5) },
   { n: 4097, c: 17, training: true, momentum: 0.01, eps: 1e-3, fill: f(6, "offset", 10) },
   { n: 65537, c: 2, training: true, momentum: 0.5, eps: 1e-5, fill: f(7) },
+  // One channel, and a few: a kernel that tiles the channels (ours: 1, 2, 4, … 64 per tile)
+  // runs a different tile at each, here over batches past 4096.
+  { n: 4099, c: 1, training: true, momentum: 0.1, eps: 1e-5, fill: f(8, "lastMax") },
+  { n: 4101, c: 7, training: true, momentum: 0.9, eps: 1e-5, fill: f(9, "offset", 10) },
 ];
 
 // ── I5h: matmul ───────────────────────────────────────────────────────────────────────────────
