@@ -341,6 +341,10 @@ const LAYER_NORM_SWEEP: NormCase[] = [
   { shape: [2, 2, 2, 513], eps: 1e-3, fill: f(5) },
   { shape: [3, 4097], eps: 1e-5, fill: f(6, "offset", 10) },
   { shape: [65537], eps: 1e-5, fill: f(7, "lastMax") },
+  // Many short rows: a kernel that gives each row one thread (ours, below 9 elements) fills a
+  // workgroup with 256 rows, and its row arithmetic past the first workgroup shows only here.
+  { shape: [4099, 5], eps: 1e-5, fill: f(8, "lastMax") },
+  { shape: [7, 293, 3], eps: 1e-3, fill: f(9, "offset", 10) },
 ];
 
 // ── I5g: batch-norm ───────────────────────────────────────────────────────────────────────────
