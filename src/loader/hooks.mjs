@@ -1,8 +1,8 @@
 // Node module hooks (registered by ./register.mjs) that run this package's own TypeScript sources:
 // each .ts file under the package root is compiled by esbuild once, kept in a cache folder keyed
-// by its name and contents, and read from there by every later process. Nothing else is touched:
-// a user's backend module goes through tsx's scoped import (loadBackend in src/verify/backends.ts),
-// which compiles it for whatever module system its own package gives it.
+// by its name and contents, and read from there by every later process. A backend module (a
+// user's, or a built-in) is not theirs to load: it goes through tsx's scoped import (loadBackend
+// in src/verify/backends.ts), which compiles it for whatever module system its package gives it.
 //
 // Why not tsx's global loader: it cost each process 0.4 s of CPU to start (`node --import tsx -e
 // 0`: 0.50 s against 0.10 s bare), and `verify` starts a process per backend module, per respawn
