@@ -4,10 +4,10 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 /**
  * The longest files, roughly longest first: their seconds in one clean clone's `.ci/run` on a
- * 2-core machine, which vary by a third from run to run. Vitest orders files by the durations it cached on
- * an earlier run, or by file size when it has none, as on a clean checkout: the WebGPU laws (the
- * longest file, and one of the shortest) would then start last and run alone at the end. Started
- * first, two workers take the rest beside them (longest processing time first).
+ * 2-core machine, which vary by a third from run to run. Vitest orders files by the durations it
+ * cached on an earlier run, or by file size when it has none, as on a clean checkout: the WebGPU
+ * laws (the longest file, and one of the shortest) would then start last and run alone at the
+ * end. Started first, two workers take the rest beside them (longest processing time first).
  */
 const LONGEST = [
   "properties/laws.webgpu.test.ts", // 83
@@ -73,9 +73,9 @@ export default defineConfig({
     // Node imports the sources itself, through tsx's loader, instead of Vite's module runner.
     // (Not src/loader/, which the command uses: bench:check --against imports another tree's
     // sources in the test's own process, and those hooks compile this package's files only.)
-    // The runner rewrites every imported binding into a property read on a
-    // module object; in the kernels' per-element loops that cost cpu32's I5j 10-13 s instead of
-    // 6 s, and the whole run 413 s of CPU instead of 370 s (laws.test.ts: 35 s instead of 25 s).
+    // The runner rewrites every imported binding into a property read on a module object; in
+    // the kernels' per-element loops that cost cpu32's I5j 10-13 s instead of 6 s, and the whole
+    // run 413 s of CPU instead of 370 s (laws.test.ts: 35 s instead of 25 s).
     // Without the runner and its loader (nodeLoader), vi.mock and import.meta.vitest do nothing:
     // a test that needs them goes in the "vite" project below.
     experimental: { viteModuleRunner: false, nodeLoader: false },

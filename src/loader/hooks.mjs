@@ -28,7 +28,7 @@ const OPTIONS = {
 let esbuild;
 
 export async function load(url, context, next) {
-  // A query or hash (test runners add them to import a file afresh) is not part of the file.
+  // A query or hash (an importer may add one to get a fresh instance) is not part of the file.
   const path = url.startsWith(root) ? fileURLToPath(url.replace(/[?#].*$/, "")) : "";
   // Installed, this package is itself under a node_modules; its own dependencies are not ours.
   if (!path.endsWith(".ts") || path.includes("/node_modules/", rootPath.length))

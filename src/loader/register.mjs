@@ -1,5 +1,6 @@
-// Imported first by every entry point of ours (bin/tensorlaws.mjs, the verify child, the test
-// workers): from here on, this package's .ts sources import as they are (./hooks.mjs).
+// Imported first by the command's entry points (bin/tensorlaws.mjs, the verify child; the test
+// workers keep tsx, see vitest.config.ts): from here on, this package's .ts sources import as
+// they are (./hooks.mjs).
 import { register } from "node:module";
 
 register(new URL("./hooks.mjs", import.meta.url));

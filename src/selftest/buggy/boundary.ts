@@ -629,11 +629,10 @@ export const mutants: Mutant[] = [
 
   mutant(
     "tanh-vec4-floor-groups",
-    "tanh reads four elements per thread when n is a multiple of 4, and launches ⌊n/4/256⌋ workgroups for its n/4 threads: the partial last workgroup never runs (left 0)",
+    "tanh reads four elements per thread when n is a multiple of 4, and launches max(1, ⌊n/1024⌋) workgroups of 256 for its n/4 threads: past 1024 elements the partial last workgroup never runs (left 0)",
     ["I5a"],
     corruptUnary("tanh", (y) => {
-      const n = y.data.length;
-      if (n % 4 === 0 && n > 1024) y.data.fill(0, fullBlocks(n, 1024));
+      if (y.data.length % 4 === 0) y.data.fill(0, fullBlocks(y.data.length, 1024));
       return y;
     }),
   ),
@@ -655,14 +654,14 @@ export const mutants: Mutant[] = [
   ),
   mutant(
     "mul-vec4-floor-groups",
-    "mul on two operands of the same shape reads four elements per thread when n is a multiple of 4, and launches ⌊n/4/256⌋ workgroups: the partial last workgroup never runs (left 0)",
+    "mul on two operands of the same shape reads four elements per thread when n is a multiple of 4, and launches max(1, ⌊n/1024⌋) workgroups of 256: past 1024 elements the partial last workgroup never runs (left 0)",
     ["I5b"],
     {
       mul: (inputs, attrs) => {
         const y = ref.mul(inputs, attrs);
         const n = y.data.length;
         const same = inputs.a.data.length === n && inputs.b.data.length === n;
-        if (same && n % 4 === 0 && n > 1024) y.data.fill(0, fullBlocks(n, 1024));
+        if (same && n % 4 === 0) y.data.fill(0, fullBlocks(n, 1024));
         return y;
       },
     },
