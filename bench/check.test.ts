@@ -284,11 +284,16 @@ test("the checker flags a real kernel made 3× slower, measured through the benc
       },
     },
   };
+  // A discarded round first, so that neither side pays for the JIT. Then many short rounds: on
+  // a loaded 2-core machine one round can be descheduled as a whole. Three rounds of 5 samples
+  // failed once in CI, and with four busy loops on the two cores left Welch's p as high as
+  // 2e-3 in 12 tries; eight rounds of ten kept it below 1e-10 there.
+  for (const b of [cpu32, slowed]) await measure(b, steps, { timeMs: 5, minSamples: 3 });
   const before: number[] = [];
   const after: number[] = [];
-  for (let round = 0; round < 3; round++) {
-    before.push(...(await measure(cpu32, steps, { timeMs: 20, minSamples: 5 }))!.samples);
-    after.push(...(await measure(slowed, steps, { timeMs: 20, minSamples: 5 }))!.samples);
+  for (let round = 0; round < 8; round++) {
+    before.push(...(await measure(cpu32, steps, { timeMs: 10, minSamples: 5 }))!.samples);
+    after.push(...(await measure(slowed, steps, { timeMs: 10, minSamples: 5 }))!.samples);
   }
   const v = verdict(before, after);
   expect(v.medianRatio).toBeGreaterThan(SLOWDOWN);
