@@ -345,6 +345,15 @@ const LAYER_NORM_SWEEP: NormCase[] = [
   // workgroup with 256 rows, and its row arithmetic past the first workgroup shows only here.
   { shape: [4099, 5], eps: 1e-5, fill: f(8, "lastMax") },
   { shape: [7, 293, 3], eps: 1e-3, fill: f(9, "offset", 10) },
+  // Rows of 10 to 300 elements, 20 to 300 of them: a kernel that spreads a row over a segment
+  // of 2 to 64 threads (ours, on a software adapter) packs several rows into each workgroup,
+  // and each of those segment widths runs 3 to 7 workgroups here and nowhere else.
+  { shape: [3, 100, 10], eps: 1e-5, fill: f(10) },
+  { shape: [300, 20], eps: 1e-12, fill: f(11, "lastMax") },
+  { shape: [2, 50, 40], eps: 1e-5, fill: f(12, "offset", 10) },
+  { shape: [100, 80], eps: 1, fill: f(13) },
+  { shape: [3, 11, 160], eps: 1e-5, fill: f(14, "lastMax") },
+  { shape: [2, 2, 5, 300], eps: 1e-3, fill: f(15, "offset", 1) },
 ];
 
 // ── I5g: batch-norm ───────────────────────────────────────────────────────────────────────────
