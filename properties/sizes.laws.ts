@@ -343,10 +343,11 @@ const LAYER_NORM_SWEEP: NormCase[] = [
   { shape: [65537], eps: 1e-5, fill: f(7, "lastMax") },
   // Many short rows: a kernel that gives each row one thread (ours, below 9 elements) fills a
   // workgroup with 256 rows, and its row arithmetic past the first workgroup shows only here
-  // (as do dγ and dβ's column sums over thousands of rows two and four wide).
+  // (as do dγ and dβ's column sums over thousands of rows one, two and four wide).
   { shape: [4099, 5], eps: 1e-5, fill: f(8, "lastMax") },
   { shape: [7, 293, 3], eps: 1e-3, fill: f(9, "offset", 10) },
   { shape: [4100, 2], eps: 1e-5, fill: f(16) },
+  { shape: [2, 2050, 1], eps: 1e-5, fill: f(18) },
   { shape: [3, 700, 4], eps: 1e-12, fill: f(17, "offset", 1) },
   // Rows of 10 to 300 elements, 20 to 300 of them: a kernel that spreads a row over a segment
   // of 2 to 64 threads (ours, on a software adapter) packs several rows into each workgroup,

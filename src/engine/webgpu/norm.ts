@@ -389,6 +389,16 @@ function rowLanes(d: number, rows: number, target: number): number {
   return t;
 }
 
+/**
+ * Elements of a row each thread holds in registers: ⌈d / t⌉ rounded up to a power of two (the
+ * loop skips the slots past the row), or 0 past ROW_CACHE. Rounded, one pipeline serves rows of
+ * several lengths: fewer to compile, and each is run by more of the sizes the laws try.
+ */
+function rowCache(d: number, t: number): number {
+  const need = Math.ceil(d / t);
+  return need > ROW_CACHE ? 0 : 2 ** Math.ceil(Math.log2(need));
+}
+
 /** row_sum2: the sums over the t threads of each row, called by every thread of the workgroup. */
 function rowSumWgsl(t: number): string {
   // One thread per row: nothing to merge, and no barrier (the cheapest case on a CPU adapter).
@@ -645,7 +655,7 @@ export function normKernels(rt: GpuRuntime): Kernels {
       const d = x.shape[x.shape.length - 1];
       const rows = x.data.length / d;
       const t = rowLanes(d, rows, target);
-      const cache = Math.ceil(d / t) <= ROW_CACHE ? Math.ceil(d / t) : 0;
+      const cache = rowCache(d, t);
       const y = rt.alloc(4 * x.data.length);
       rt.dispatch(
         `norm:ln:${t}:${cache}`,
@@ -666,7 +676,7 @@ export function normKernels(rt: GpuRuntime): Kernels {
       const d = x.shape[x.shape.length - 1];
       const rows = x.data.length / d;
       const t = rowLanes(d, rows, target);
-      const cache = Math.ceil(d / t) <= ROW_CACHE ? Math.ceil(d / t) : 0;
+      const cache = rowCache(d, t);
       const xs = rt.upload(asF32(x));
       const dys = rt.upload(asF32(dy));
       const dx = rt.alloc(4 * x.data.length);
