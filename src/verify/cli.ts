@@ -21,6 +21,7 @@ import {
   builtinBackends,
   loadBackend,
 } from "./backends.ts";
+import { gridReach, gridsTable } from "./grids.ts";
 import { LOAD_MS, ModuleLoadError, ModuleSession } from "./isolate.ts";
 import { jsonReport } from "./report/json.ts";
 import { junitReport } from "./report/junit.ts";
@@ -93,6 +94,9 @@ Other:
   --mutants                 the known-bad kernels and the laws that reject them
   --sizes                   where each law reaches: per op the largest input, ranks and empty
                             tensors its laws hand a kernel (measured on cpu32); filters apply
+  --grids                   where the laws reach the built-in WebGPU kernels: per pipeline, its
+                            launches and the most workgroups one used, on this adapter;
+                            filters apply
   --help                    this text
 
 Exit codes: 0 every law that applies passed; 1 a law failed, nothing could be verified, or
@@ -133,6 +137,7 @@ const options = {
   help: { type: "boolean", short: "h" },
   list: { type: "boolean" },
   sizes: { type: "boolean" },
+  grids: { type: "boolean" },
   mutants: { type: "boolean" },
   builtin: { type: "string", multiple: true },
   mutant: { type: "string", multiple: true },
@@ -480,6 +485,26 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     if (v.sizes) {
       const seed = v.seed === undefined ? undefined : Number(v.seed);
       io.out(sizesTable(await lawReach(selectLaws(selection), { seed })));
+      return 0;
+    }
+    if (v.grids) {
+      const seed = v.seed === undefined ? undefined : Number(v.seed);
+      const numRuns = v.runs === undefined ? undefined : Number(v.runs);
+      const gpu = await createWebGpuBackend().catch((e: unknown) => {
+        throw new UsageError(
+          `--grids: ${withInstallHint(e instanceof Error ? e.message : String(e))}`,
+        );
+      });
+      if (!gpu) {
+        throw new UsageError(
+          "--grids measures the built-in WebGPU backend, and no WebGPU adapter was found",
+        );
+      }
+      try {
+        io.out(gridsTable(await gridReach(selectLaws(selection), gpu, { seed, numRuns }), gpu));
+      } finally {
+        await gpu.dispose();
+      }
       return 0;
     }
     const laws = selectLaws(selection);

@@ -128,6 +128,12 @@ export class GpuRuntime {
    */
   subgroups = false;
   /**
+   * Per pipeline: its launches, and the most workgroups one launch used. A kernel right on
+   * one workgroup and wrong past it passes every law that never launches it wider:
+   * `tensorlaws --grids` reports these from a law run.
+   */
+  readonly grids = new Map<string, { launches: number; widest: number }>();
+  /**
    * Whether the adapter is software, run by the CPU (SwiftShader, llvmpipe/lavapipe, WARP, or any
    * adapter marked a fallback). The one switch for adapter tuning: a CPU adapter runs a
    * workgroup's threads as SIMD lanes and fibres of a few cores and pays for every barrier, so
@@ -295,6 +301,11 @@ export class GpuRuntime {
     }
     const [x, y = 1, z = 1] = workgroups;
     pass.dispatchWorkgroups(x, y, z);
+    const seen = this.grids.get(key);
+    if (seen) {
+      seen.launches++;
+      seen.widest = Math.max(seen.widest, x * y * z);
+    } else this.grids.set(key, { launches: 1, widest: x * y * z });
     pass.end();
     batch.dispatches.push([key, device.popErrorScope()]);
     this.stats.dispatches++;

@@ -6,7 +6,9 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { toleranceFields } from "../../harness/budgets.ts";
+import type { Law } from "../../harness/law.ts";
 import { budgetFor, compare, formatMismatch } from "../../harness/tolerance.ts";
+import { gridReach, gridsTable } from "../../verify/grids.ts";
 import { call } from "../call.ts";
 import { cpu, cpu32 } from "../cpu/index.ts";
 import { cast, type Tensor, tensor } from "../tensor.ts";
@@ -145,6 +147,33 @@ describe.skipIf(!backend)("the WebGPU runtime", () => {
     await expect(rt.read(y, 4)).rejects.toThrow(/awaited between its first upload and its read/);
   });
 });
+
+test.skipIf(!backend)(
+  "tensorlaws --grids names the laws that launched each pipeline and marks one never launched past one workgroup",
+  async () => {
+    const exp = (n: number) => ({ shape: [n], data: new Float32Array(n).fill(0.5) });
+    const law = (id: string, sizes: number[]): Law => ({
+      id,
+      topic: "engine",
+      title: `exp of ${sizes.join(" and ")} elements runs`,
+      note: "A law made up for this test.",
+      ops: ["exp"],
+      async check(ctx) {
+        for (const n of sizes) await ctx.call("exp", { x: exp(n) }, {});
+      },
+    });
+    // Odd lengths: the one-element-a-thread path, 256 a workgroup; 1001 takes four.
+    const report = await gridReach([law("A", [7]), law("B", [7, 1001]), law("C", [9])], backend!);
+    expect(report.failed).toEqual([]);
+    expect(report.rows).toEqual([
+      { pipeline: "unary:exp:f32", launches: 4, widest: 4, laws: ["A", "B", "C"] },
+    ]);
+    const narrow = await gridReach([law("A", [7])], backend!);
+    expect(gridsTable(narrow, backend!)).toMatch(
+      /1 of 1 pipelines never ran past one workgroup[^]*\| unary:exp:f32 \| 1 \| 1 ⚠ \| A \|/,
+    );
+  },
+);
 
 test.skipIf(!backend)("dispose() lets the process exit", () => {
   const index = fileURLToPath(new URL("./index.ts", import.meta.url));
