@@ -170,7 +170,7 @@ test.skipIf(!backend)(
     ]);
     const narrow = await gridReach([law("A", [7])], backend!);
     expect(gridsTable(narrow, backend!)).toMatch(
-      /1 of 1 pipelines never ran past one workgroup[^]*\| unary:exp:f32 \| 1 \| 1 ⚠ \| A \|/,
+      /1 of 1 pipelines never ran past one workgroup[\s\S]*\| unary:exp:f32 \| 1 \| 1 ⚠ \| A \|/,
     );
   },
 );
