@@ -425,6 +425,9 @@ const MATMUL_SWEEP: MatmulCase[] = [
   { batch: [2, 3], m: 65, k: 1, n: 129, fill: f(4, U, 4) },
   { batch: [3, 2], m: 33, k: 129, n: 17, fill: f(5, U, 1) },
   { batch: [], m: 257, k: 257, n: 129, fill: f(6, U, 1) },
+  // 21 products of 16 × 16 outputs: a kernel for small products (ours, one thread an output
+  // over all the batch) must find each product's operands past its first workgroup.
+  { batch: [3, 7], m: 16, k: 5, n: 16, fill: f(7, U, 4) },
 ];
 
 // ── I5i: dropout masks ────────────────────────────────────────────────────────────────────────
