@@ -46,6 +46,7 @@ const RUNS = 4;
 const UNARY = UNARY_OPS;
 type UnaryOp = (typeof UNARY)[number];
 const BINARY = ["add", "sub", "mul", "div"] as const;
+type BinaryOp = (typeof BINARY)[number];
 const REDUCE = ["sum", "mean", "max", "variance"] as const;
 const ROWS = ["softmax", "log_softmax", "logsumexp"] as const;
 const vjpOf = (ops: readonly OpName[]) => ops.map((o) => `${o}_vjp` as OpName);
@@ -479,16 +480,22 @@ function tiled(ctx: LawContext, n: number): Tensor {
   return x;
 }
 
+/** The first 4096 indices, those around every 2^16 boundary and the whole tail past the limit. */
+function boundaryIndices(n: number): number[] {
+  const picked: number[] = [];
+  for (let i = 0; i < 4096; i++) picked.push(i);
+  for (let b = 1 << 16; b < n; b += 1 << 16) for (let i = b - 2; i < b + 2; i++) picked.push(i);
+  for (let i = GRID_LIMIT - 256; i < n; i++) picked.push(i);
+  return picked;
+}
+
 /** One op past the grid limit, checked on the elements around every 2^16 boundary and on the
  * whole tail past the limit (the reference is elementwise, so a gathered reference is exact). */
 async function pastTheGrid(ctx: LawContext, op: UnaryOp, x: Tensor): Promise<void> {
   const attrs = (op === "leaky_relu" ? { alpha: 0.01 } : {}) as Record<string, never>;
   const y = (await ctx.call(op, { x }, attrs)) as Tensor;
   const n = x.data.length;
-  const picked: number[] = [];
-  for (let i = 0; i < 4096; i++) picked.push(i);
-  for (let b = 1 << 16; b < n; b += 1 << 16) for (let i = b - 2; i < b + 2; i++) picked.push(i);
-  for (let i = GRID_LIMIT - 256; i < n; i++) picked.push(i);
+  const picked = boundaryIndices(n);
   const xs = ctx.t(
     [picked.length],
     picked.map((i) => x.data[i] ?? 0),
@@ -499,6 +506,45 @@ async function pastTheGrid(ctx: LawContext, op: UnaryOp, x: Tensor): Promise<voi
   );
   const { expected, fields } = await ctx.budget(op, { x: xs }, attrs);
   const where = `${op} on ${n} elements (past the grid limit ${GRID_LIMIT}), at the 2^16 boundaries and the tail`;
+  ctx.expectClose(where, ys, (expected as Tensor).data, fields.y?.tol ?? 0, fields.y?.rule);
+}
+
+/** x's length, GRID_LIMIT + 1001, is 491 · 34171: x as a matrix, for the broadcasts below. */
+const GRID_ROWS = 491;
+
+/**
+ * A binary op past the grid limit, checked as pastTheGrid checks a unary one. add and mul take
+ * x with itself; sub takes a row of 34171 broadcast down x's 491 rows, div a column of 491
+ * broadcast across them, so that both broadcast index maps reach past the limit too.
+ */
+async function pastTheGridBinary(ctx: LawContext, op: BinaryOp, x: Tensor): Promise<void> {
+  const n = x.data.length;
+  const cols = n / GRID_ROWS;
+  const a: Tensor = { ...x, shape: [GRID_ROWS, cols] };
+  const b =
+    op === "sub"
+      ? filled(ctx, [cols], f(ctx.seed + 1))
+      : op === "div"
+        ? ctx.t([GRID_ROWS, 1], seededPositive(GRID_ROWS, f(ctx.seed + 2, U, 4)))
+        : a;
+  const bAt = (i: number) =>
+    op === "sub" ? b.data[i % cols] : op === "div" ? b.data[Math.floor(i / cols)] : b.data[i];
+  const y = (await ctx.call(op, { a, b }, {})) as Tensor;
+  const picked = boundaryIndices(n);
+  const as = ctx.t(
+    [picked.length],
+    picked.map((i) => a.data[i] ?? 0),
+  );
+  const bs = ctx.t(
+    [picked.length],
+    picked.map((i) => bAt(i) ?? 0),
+  );
+  const ys = ctx.t(
+    [picked.length],
+    picked.map((i) => y.data[i] ?? 0),
+  );
+  const { expected, fields } = await ctx.budget(op, { a: as, b: bs }, {});
+  const where = `${op} of ${formatShape(a.shape)} and ${formatShape(b.shape)} (past the grid limit ${GRID_LIMIT}), at the 2^16 boundaries and the tail`;
   ctx.expectClose(where, ys, (expected as Tensor).data, fields.y?.tol ?? 0, fields.y?.rule);
 }
 
@@ -739,9 +785,9 @@ export const sizeLaws: Law[] = [
     id: "I5j",
     topic: "engine",
     title:
-      "every unary op and activation equals the float64 reference on a tensor past the 1-D grid limit of 65535 workgroups of 256 threads",
+      "every elementwise op and activation, unary and binary (broadcast too), equals the float64 reference on a tensor past the 1-D grid limit of 65535 workgroups of 256 threads",
     note: "Notes 003/004: one thread per element needs more than 65535 workgroups of 256 past 16 776 960 elements; a kernel must fold the rest into a second grid axis or a loop, and its index arithmetic is wrong only there.",
-    ops: [...UNARY],
+    ops: [...UNARY, ...BINARY],
     runs: 1,
     async check(ctx) {
       // One deterministic case per op (16.8 million elements: large, so not a property).
@@ -750,6 +796,7 @@ export const sizeLaws: Law[] = [
       // (ours does) needs only a quarter of the threads, and would never reach the limit; at an
       // odd length it runs one thread per element, past 65535 workgroups.
       const x = tiled(ctx, GRID_LIMIT + 1001);
+      for (const op of BINARY) await pastTheGridBinary(ctx, op, x);
       for (const op of UNARY) await pastTheGrid(ctx, op, x);
     },
   },

@@ -582,6 +582,18 @@ export const mutants: Mutant[] = [
     }),
   ),
   mutant(
+    "sub-bcast-grid-limit",
+    "sub with a broadcast operand dispatched as one 1-D grid of at most 65535 workgroups of 256: outputs past 65535·256 are never written (left 0); same-shaped sub is right",
+    ["I5j"],
+    {
+      sub: ({ a, b }) => {
+        const y = ref.sub({ a, b }, {});
+        if (sizeOf(a.shape) !== sizeOf(b.shape)) y.data.fill(0, GRID_LIMIT);
+        return y;
+      },
+    },
+  ),
+  mutant(
     "leaky-relu-workgroup-tail",
     "leaky_relu's large-tensor path (n > 1024) launches ⌊n/256⌋ workgroups: the last partial workgroup is never run (left 0)",
     ["I5a"],
