@@ -347,8 +347,8 @@ const LAYER_NORM_SWEEP: NormCase[] = [
   // (as do dγ and dβ's column sums over thousands of rows one, two and four wide).
   { shape: [4099, 5], eps: 1e-5, fill: f(8, "lastMax") },
   { shape: [7, 293, 3], eps: 1e-3, fill: f(9, "offset", 10) },
-  { shape: [4100, 2], eps: 1e-5, fill: f(16) },
   { shape: [2, 2050, 1], eps: 1e-5, fill: f(18) },
+  { shape: [4100, 2], eps: 1e-5, fill: f(16) },
   { shape: [3, 700, 4], eps: 1e-12, fill: f(17, "offset", 1) },
   // Rows of 10 to 300 elements, 20 to 300 of them: a kernel that spreads a row over a segment
   // of 2 to 64 threads (ours, on a software adapter) packs several rows into each workgroup,
@@ -489,37 +489,49 @@ function boundaryIndices(n: number): number[] {
   return picked;
 }
 
-/** One op past the grid limit, checked on the elements around every 2^16 boundary and on the
- * whole tail past the limit (the reference is elementwise, so a gathered reference is exact). */
+/**
+ * y = op(inputs) past the grid limit, checked on boundaryIndices: each input is gathered through
+ * `at` (the element output i reads), and the reference of the gathered elements is exact since
+ * the op is elementwise.
+ */
+async function checkGathered(
+  ctx: LawContext,
+  op: OpName,
+  at: Record<string, (i: number) => number | undefined>,
+  y: Tensor,
+  attrs: Record<string, never>,
+  where: string,
+): Promise<void> {
+  const picked = boundaryIndices(y.data.length);
+  const gather = (value: (i: number) => number | undefined) =>
+    ctx.t(
+      [picked.length],
+      picked.map((i) => value(i) ?? 0),
+    );
+  const inputs = Object.fromEntries(Object.entries(at).map(([name, v]) => [name, gather(v)]));
+  const { expected, fields } = await ctx.budget(op, inputs as never, attrs);
+  const ys = gather((i) => y.data[i]);
+  const full = `${where} (past the grid limit ${GRID_LIMIT}), at the 2^16 boundaries and the tail`;
+  ctx.expectClose(full, ys, (expected as Tensor).data, fields.y?.tol ?? 0, fields.y?.rule);
+}
+
 async function pastTheGrid(ctx: LawContext, op: UnaryOp, x: Tensor): Promise<void> {
   const attrs = (op === "leaky_relu" ? { alpha: 0.01 } : {}) as Record<string, never>;
   const y = (await ctx.call(op, { x }, attrs)) as Tensor;
-  const n = x.data.length;
-  const picked = boundaryIndices(n);
-  const xs = ctx.t(
-    [picked.length],
-    picked.map((i) => x.data[i] ?? 0),
-  );
-  const ys = ctx.t(
-    [picked.length],
-    picked.map((i) => y.data[i] ?? 0),
-  );
-  const { expected, fields } = await ctx.budget(op, { x: xs }, attrs);
-  const where = `${op} on ${n} elements (past the grid limit ${GRID_LIMIT}), at the 2^16 boundaries and the tail`;
-  ctx.expectClose(where, ys, (expected as Tensor).data, fields.y?.tol ?? 0, fields.y?.rule);
+  const where = `${op} on ${x.data.length} elements`;
+  await checkGathered(ctx, op, { x: (i) => x.data[i] }, y, attrs, where);
 }
 
 /** x's length, GRID_LIMIT + 1001, is 491 · 34171: x as a matrix, for the broadcasts below. */
 const GRID_ROWS = 491;
 
 /**
- * A binary op past the grid limit, checked as pastTheGrid checks a unary one. add and mul take
- * x with itself; sub takes a row of 34171 broadcast down x's 491 rows, div a column of 491
- * broadcast across them, so that both broadcast index maps reach past the limit too.
+ * A binary op past the grid limit. add and mul take x with itself; sub takes a row of 34171
+ * broadcast down x's 491 rows, div a column of 491 broadcast across them, so that both
+ * broadcast index maps reach past the limit too.
  */
 async function pastTheGridBinary(ctx: LawContext, op: BinaryOp, x: Tensor): Promise<void> {
-  const n = x.data.length;
-  const cols = n / GRID_ROWS;
+  const cols = x.data.length / GRID_ROWS;
   const a: Tensor = { ...x, shape: [GRID_ROWS, cols] };
   const b =
     op === "sub"
@@ -530,22 +542,8 @@ async function pastTheGridBinary(ctx: LawContext, op: BinaryOp, x: Tensor): Prom
   const bAt = (i: number) =>
     op === "sub" ? b.data[i % cols] : op === "div" ? b.data[Math.floor(i / cols)] : b.data[i];
   const y = (await ctx.call(op, { a, b }, {})) as Tensor;
-  const picked = boundaryIndices(n);
-  const as = ctx.t(
-    [picked.length],
-    picked.map((i) => a.data[i] ?? 0),
-  );
-  const bs = ctx.t(
-    [picked.length],
-    picked.map((i) => bAt(i) ?? 0),
-  );
-  const ys = ctx.t(
-    [picked.length],
-    picked.map((i) => y.data[i] ?? 0),
-  );
-  const { expected, fields } = await ctx.budget(op, { a: as, b: bs }, {});
-  const where = `${op} of ${formatShape(a.shape)} and ${formatShape(b.shape)} (past the grid limit ${GRID_LIMIT}), at the 2^16 boundaries and the tail`;
-  ctx.expectClose(where, ys, (expected as Tensor).data, fields.y?.tol ?? 0, fields.y?.rule);
+  const where = `${op} of ${formatShape(a.shape)} and ${formatShape(b.shape)}`;
+  await checkGathered(ctx, op, { a: (i) => a.data[i], b: bAt }, y, {}, where);
 }
 
 // ── The laws ──────────────────────────────────────────────────────────────────────────────────

@@ -482,32 +482,6 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       io.out(listMutants());
       return 0;
     }
-    if (v.sizes) {
-      const seed = v.seed === undefined ? undefined : Number(v.seed);
-      io.out(sizesTable(await lawReach(selectLaws(selection), { seed })));
-      return 0;
-    }
-    if (v.grids) {
-      const seed = v.seed === undefined ? undefined : Number(v.seed);
-      const numRuns = v.runs === undefined ? undefined : Number(v.runs);
-      const gpu = await createWebGpuBackend().catch((e: unknown) => {
-        throw new UsageError(
-          `--grids: ${withInstallHint(e instanceof Error ? e.message : String(e))}`,
-        );
-      });
-      if (!gpu) {
-        throw new UsageError(
-          "--grids measures the built-in WebGPU backend, and no WebGPU adapter was found",
-        );
-      }
-      try {
-        io.out(gridsTable(await gridReach(selectLaws(selection), gpu, { seed, numRuns }), gpu));
-      } finally {
-        await gpu.dispose();
-      }
-      return 0;
-    }
-    const laws = selectLaws(selection);
     // The same variables the vitest suite reads; a flag wins.
     const runOptions = {
       numRuns: integer("runs", v.runs ?? io.env.TENSORLAWS_RUNS, 1),
@@ -522,6 +496,29 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       timeoutMs: integer("timeout", v.timeout, 1, 2 ** 31 - 1, " (setTimeout's limit)"),
       path: v.path,
     };
+    if (v.sizes) {
+      io.out(sizesTable(await lawReach(selectLaws(selection), { seed: runOptions.seed })));
+      return 0;
+    }
+    if (v.grids) {
+      const gpu = await createWebGpuBackend().catch((e: unknown) => {
+        throw new UsageError(
+          `--grids: ${withInstallHint(e instanceof Error ? e.message : String(e))}`,
+        );
+      });
+      if (!gpu) {
+        throw new UsageError(
+          "--grids measures the built-in WebGPU backend, and no WebGPU adapter was found",
+        );
+      }
+      try {
+        io.out(gridsTable(await gridReach(selectLaws(selection), gpu, runOptions), gpu));
+      } finally {
+        await gpu.dispose();
+      }
+      return 0;
+    }
+    const laws = selectLaws(selection);
     // The same bounds as --timeout's, for one rule of thumb.
     const loadTimeoutMs = integer("load-timeout", v["load-timeout"], 1, 2 ** 31 - 1);
     const jobs =
