@@ -121,20 +121,29 @@ export function broadcastShapes(a: readonly number[], b: readonly number[]): num
  * `from` that broadcasting reads. Used by the reference kernels and their gradients.
  */
 export function broadcastIndex(from: readonly number[], out: readonly number[]): Int32Array {
-  const n = sizeOf(out);
-  const map = new Int32Array(n);
+  const map = new Int32Array(sizeOf(out));
+  if (map.length === 0) return map;
+  const rank = out.length;
+  const offset = rank - from.length;
   const fromStrides = stridesOf(from);
-  const offset = out.length - from.length;
-  for (let flat = 0; flat < n; flat++) {
-    let rest = flat;
-    let src = 0;
-    for (let d = out.length - 1; d >= 0; d--) {
-      const coord = rest % out[d];
-      rest = Math.floor(rest / out[d]);
-      const fd = d - offset;
-      if (fd >= 0 && from[fd] !== 1) src += coord * fromStrides[fd];
+  // Per output dim, the step in `from`: 0 where broadcasting repeats its one element.
+  const step = out.map((_, d) =>
+    d < offset || from[d - offset] === 1 ? 0 : fromStrides[d - offset],
+  );
+  const row = rank === 0 ? 1 : out[rank - 1];
+  const along = rank === 0 ? 0 : step[rank - 1];
+  // Row by row, the outer coordinates counted like an odometer: a division per element and dim
+  // cost more than the kernels that read the map (2.7 s of 9 s on 16.8 million elements).
+  const coord = new Array<number>(rank).fill(0);
+  let base = 0;
+  for (let flat = 0; flat < map.length; flat += row) {
+    for (let j = 0; j < row; j++) map[flat + j] = base + j * along;
+    for (let d = rank - 2; d >= 0; d--) {
+      base += step[d];
+      if (++coord[d] < out[d]) break;
+      base -= step[d] * out[d];
+      coord[d] = 0;
     }
-    map[flat] = src;
   }
   return map;
 }

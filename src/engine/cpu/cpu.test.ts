@@ -3,7 +3,7 @@ import { erf, erfc } from "../../harness/stats.ts";
 import { call } from "../call.ts";
 import type { Backend } from "../contract.ts";
 import { dropMask } from "../random.ts";
-import { indices, scalar, type Tensor, tensor } from "../tensor.ts";
+import { broadcastIndex, indices, scalar, type Tensor, tensor } from "../tensor.ts";
 import { cpu, cpu32 } from "./index.ts";
 
 const t = (shape: number[], values: number[]): Tensor => tensor("float64", shape, values);
@@ -57,6 +57,48 @@ describe("elementwise", () => {
     const { da, db } = await call(cpu, "add_vjp", { a, b, dy }, {});
     expect(values(da)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(values(db)).toEqual([5, 7, 9]);
+  });
+
+  it("broadcastIndex reads, for every output element, the element whose coordinates it has (1 where the input's dim is 1)", () => {
+    const cases: [number[], number[]][] = [
+      [[], []],
+      [[], [3, 2]],
+      [[1], [4]],
+      [[3], [2, 3]],
+      [
+        [2, 1],
+        [2, 3],
+      ],
+      [
+        [2, 1, 4],
+        [3, 2, 5, 4],
+      ],
+      [
+        [1, 5, 1],
+        [2, 3, 5, 7],
+      ],
+      [
+        [3, 1, 2],
+        [3, 4, 2],
+      ],
+      [
+        [2, 3],
+        [0, 2, 3],
+      ],
+    ];
+    for (const [from, out] of cases) {
+      const want: number[] = [];
+      const n = out.reduce((p, d) => p * d, 1);
+      for (let flat = 0; flat < n; flat++) {
+        // The definition: unravel, drop the leading dims `from` lacks, clamp its 1s, ravel.
+        const coord = out.map(
+          (_, d) => Math.floor(flat / out.slice(d + 1).reduce((p, e) => p * e, 1)) % out[d],
+        );
+        const c = coord.slice(out.length - from.length).map((x, d) => (from[d] === 1 ? 0 : x));
+        want.push(c.reduce((acc, x, d) => acc * from[d] + x, 0));
+      }
+      expect(Array.from(broadcastIndex(from, out)), `${from} into ${out}`).toEqual(want);
+    }
   });
 
   it("div's gradient matches finite differences in both arguments", async () => {

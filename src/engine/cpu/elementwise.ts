@@ -1,5 +1,11 @@
 /** neg, exp, log and the broadcasting binary ops add, sub, mul, div. */
-import { broadcastIndex, broadcastShapes, type FloatArray, type Tensor } from "../tensor.ts";
+import {
+  broadcastIndex,
+  broadcastShapes,
+  type FloatArray,
+  sizeOf,
+  type Tensor,
+} from "../tensor.ts";
 import { type CpuKernels, type Ctx, mapUnary, mapUnaryVjp, zeros } from "./common.ts";
 
 type ElementwiseOp =
@@ -18,22 +24,31 @@ type ElementwiseOp =
   | "div"
   | "div_vjp";
 
-/** For each element of the broadcast result, the flat index it reads in `a` and in `b`. */
+/**
+ * For each element of the broadcast result, the flat index it reads in `a` and in `b`; no maps
+ * when both are the result's size (then each reads its own index: nothing is broadcast).
+ */
 interface Broadcast {
   shape: number[];
-  ia: Int32Array;
-  ib: Int32Array;
+  maps?: { ia: Int32Array; ib: Int32Array };
 }
 
 function broadcast(a: Tensor, b: Tensor): Broadcast {
   const shape = broadcastShapes(a.shape, b.shape)!;
-  return { shape, ia: broadcastIndex(a.shape, shape), ib: broadcastIndex(b.shape, shape) };
+  const n = sizeOf(shape);
+  if (a.data.length === n && b.data.length === n) return { shape };
+  return {
+    shape,
+    maps: { ia: broadcastIndex(a.shape, shape), ib: broadcastIndex(b.shape, shape) },
+  };
 }
 
 function binary(ctx: Ctx, a: Tensor, b: Tensor, f: (x: number, y: number) => number): Tensor {
-  const { shape, ia, ib } = broadcast(a, b);
+  const { shape, maps } = broadcast(a, b);
   const out = zeros(ctx, shape);
-  for (let i = 0; i < out.data.length; i++) out.data[i] = f(a.data[ia[i]], b.data[ib[i]]);
+  const [ad, bd, yd] = [a.data, b.data, out.data];
+  if (!maps) for (let i = 0; i < yd.length; i++) yd[i] = f(ad[i], bd[i]);
+  else for (let i = 0; i < yd.length; i++) yd[i] = f(ad[maps.ia[i]], bd[maps.ib[i]]);
   return out;
 }
 
@@ -62,17 +77,22 @@ function binaryVjp(
   dy: Tensor,
   grads: (x: number, y: number, g: number, out: [number, number]) => void,
 ): { da: Tensor; db: Tensor } {
-  const { shape, ia, ib } = broadcast(a, b);
+  const { shape, maps } = broadcast(a, b);
   const n = dy.data.length;
   const ga = zeros(ctx, shape).data;
   const gb = zeros(ctx, shape).data;
   const pair: [number, number] = [0, 0];
   for (let i = 0; i < n; i++) {
-    grads(a.data[ia[i]], b.data[ib[i]], dy.data[i], pair);
+    grads(a.data[maps ? maps.ia[i] : i], b.data[maps ? maps.ib[i] : i], dy.data[i], pair);
     ga[i] = pair[0];
     gb[i] = pair[1];
   }
-  return { da: unbroadcast(ctx, ga, ia, a.shape), db: unbroadcast(ctx, gb, ib, b.shape) };
+  if (!maps)
+    return { da: { shape: [...a.shape], data: ga }, db: { shape: [...b.shape], data: gb } };
+  return {
+    da: unbroadcast(ctx, ga, maps.ia, a.shape),
+    db: unbroadcast(ctx, gb, maps.ib, b.shape),
+  };
 }
 
 export function elementwiseKernels(ctx: Ctx): CpuKernels<ElementwiseOp> {
