@@ -19,8 +19,14 @@
  * time is pipeline compiles in laws whose work does not depend on the cases (D4a, D5, D6a, F4b).
  */
 
+import * as tf from "@tensorflow/tfjs-core";
 import { afterAll, describe, expect, test } from "vitest";
 import { allLaws } from "../properties/index.ts";
+import { call } from "../src/engine/call.ts";
+import type { DeviceTensor } from "../src/engine/contract.ts";
+import { callDevice } from "../src/engine/device.ts";
+import { exampleCalls } from "../src/engine/examples.ts";
+import type { AnyTensor } from "../src/engine/tensor.ts";
 import { shareOneCoreWithSwiftShader } from "../src/engine/webgpu/test-support.ts";
 import { envOptions, type RunOptions, runLaw } from "../src/harness/law.ts";
 import { reference } from "../src/verify/backends.ts";
@@ -83,6 +89,28 @@ for (const kind of ["cpu", "webgpu"] as const) {
     test("maps every op of the contract, forward and backward", () => {
       expect(contractOps.filter((op) => typeof backend.kernels[op] !== "function")).toEqual([]);
     });
+
+    test("keeps tensors on its backend: every op gives on device tensors the bits it gives on host tensors, and frees them all", async () => {
+      const dev = backend.device;
+      const bits = (t: AnyTensor) =>
+        Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+      const live = tf.memory().numTensors;
+      for (const [op, inputs, attrs] of exampleCalls()) {
+        const host = await call(backend, op, inputs as never, attrs as never);
+        const handles: Record<string, DeviceTensor> = {};
+        for (const [k, t] of Object.entries(inputs)) handles[k] = await dev.upload(t);
+        const out = await callDevice(backend, op, handles as never, attrs as never);
+        const wrap = (o: object) => ("shape" in o ? { y: o } : o) as Record<string, never>;
+        const [want, got] = [wrap(host), wrap(out)];
+        for (const key of Object.keys(want)) {
+          const read = await dev.read(got[key]);
+          expect(bits(read).equals(bits(want[key])), `${op} ${key}`).toBe(true);
+          dev.free(got[key]);
+        }
+        for (const h of Object.values(handles)) dev.free(h);
+      }
+      expect(tf.memory().numTensors).toBe(live);
+    }, 180_000);
 
     for (const law of allLaws.filter((l) => !tooSlowHere(l.id))) {
       const verdict = expected.get(law.id);

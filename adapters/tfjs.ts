@@ -11,6 +11,7 @@
  * tfjs computes in float32. Its random ops use its own generator (seedrandom's Alea), not Philox,
  * so the backend does not claim `rng` and the mask-equality law does not apply to it.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { existsSync } from "node:fs";
 import { register } from "node:module";
 import { tmpdir } from "node:os";
@@ -18,13 +19,16 @@ import * as tf from "@tensorflow/tfjs-core";
 import type {
   Backend,
   BatchNormOutput,
+  Device,
+  DeviceKernels,
+  DeviceTensor,
   DropoutAttrs,
   Kernels,
   NormGrads,
   Reduction,
   Targets,
 } from "../src/engine/contract.ts";
-import type { IndexTensor, Tensor } from "../src/engine/tensor.ts";
+import type { AnyTensor, IndexTensor, Tensor } from "../src/engine/tensor.ts";
 import { type AdapterInfo, SWIFTSHADER_ICD } from "../src/engine/webgpu/index.ts";
 // Readbacks wait without spinning a core, as our runtime's do (it changes no value).
 import { yielding } from "../src/engine/webgpu/runtime.ts";
@@ -34,6 +38,8 @@ export type TfjsKind = "cpu" | "webgpu";
 export interface TfjsBackend extends Backend {
   /** The adapter tfjs-webgpu runs on (absent for the CPU kind). */
   readonly adapterInfo?: AdapterInfo;
+  /** Device tensors are tf.Tensors, which already live on tfjs's backend. */
+  readonly device: Device;
   dispose(): Promise<void>;
 }
 
@@ -159,11 +165,29 @@ const REDUCTION: Record<Reduction, tf.Reduction> = {
   mean: tf.Reduction.MEAN,
 };
 
+/** The device tensors of this adapter: a tf.Tensor, which lives on tfjs's backend. */
+class TfDeviceTensor implements DeviceTensor {
+  readonly shape: readonly number[];
+  readonly dtype: "float32" | "int32";
+  constructor(readonly tensor: tf.Tensor) {
+    this.shape = [...tensor.shape];
+    this.dtype = tensor.dtype === "int32" ? "int32" : "float32";
+  }
+}
+
+/** Set while a device kernel runs (through its awaits): `run` then keeps the outputs. */
+const resident = new AsyncLocalStorage<boolean>();
+
 // Copies: tfjs's CPU backend keeps the array it is given, and may hand it back as an output.
-const input = (t: Tensor): tf.Tensor =>
-  tf.tensor(new Float32Array(t.data), [...t.shape], "float32");
-const classes = (t: IndexTensor): tf.Tensor =>
-  tf.tensor(new Int32Array(t.data), [...t.shape], "int32");
+// A device tensor is its tf.Tensor, made outside the kernel's tidy scope, which keeps it.
+const input = (t: Tensor | TfDeviceTensor): tf.Tensor =>
+  t instanceof TfDeviceTensor
+    ? t.tensor
+    : tf.tensor(new Float32Array(t.data), [...t.shape], "float32");
+const classes = (t: IndexTensor | TfDeviceTensor): tf.Tensor =>
+  t instanceof TfDeviceTensor ? t.tensor : tf.tensor(new Int32Array(t.data), [...t.shape], "int32");
+const isIndices = (t: Targets | TfDeviceTensor) =>
+  t instanceof TfDeviceTensor ? t.dtype === "int32" : t.data instanceof Int32Array;
 
 type F1 = (x: tf.Tensor) => tf.Tensor;
 
@@ -175,7 +199,7 @@ const silu: F1 = (x) => tf.mul(x, tf.sigmoid(x));
 
 /** Soft targets as given; class indices one-hot encoded, the labels tfjs's loss expects. */
 const labels = (target: Targets, numClasses: number): tf.Tensor =>
-  target.data instanceof Int32Array
+  isIndices(target)
     ? tf.oneHot(classes(target as IndexTensor), numClasses, 1, 0, "float32")
     : input(target as Tensor);
 
@@ -261,6 +285,20 @@ export async function createTfjsBackend(kind: TfjsKind): Promise<TfjsBackend | u
       if (!(await tf.setBackend(kind))) throw new Error(`the tfjs ${kind} backend is gone`);
     }
     const out = tf.tidy(f);
+    if (resident.getStore()) {
+      // Outputs stay as tf.Tensors; one that is an input's own (eval batch-norm's running
+      // statistics) is cloned, so that every device tensor owns its tensor.
+      const owned = new Set<tf.Tensor>();
+      const result = {} as Record<K, TfDeviceTensor>;
+      for (const key of Object.keys(out) as K[]) {
+        const t = out[key];
+        result[key] = new TfDeviceTensor(kept.has(t) || owned.has(t) ? tf.clone(t) : t);
+        owned.add(result[key].tensor);
+        kept.add(result[key].tensor);
+      }
+      // The kernels are typed for host tensors; device kernels hand these on as they are.
+      return result as unknown as Record<K, Tensor>;
+    }
     try {
       const result = {} as Record<K, Tensor>;
       for (const key of Object.keys(out) as K[]) {
@@ -437,11 +475,51 @@ export async function createTfjsBackend(kind: TfjsKind): Promise<TfjsBackend | u
     },
   };
 
+  /** tf.Tensors that device tensors hold (an output that is one of them is cloned). */
+  const kept = new WeakSet<tf.Tensor>();
+  const handle = (t: DeviceTensor): TfDeviceTensor => {
+    if (t instanceof TfDeviceTensor && !t.tensor.isDisposed) return t;
+    throw new TypeError(
+      t instanceof TfDeviceTensor
+        ? "tfjs: the device tensor was freed"
+        : "tfjs: expected a device tensor made by this backend (device.upload)",
+    );
+  };
+  const deviceKernels: Record<string, unknown> = {};
+  for (const [op, kernel] of Object.entries(kernels)) {
+    const k = kernel as (inputs: unknown, attrs: unknown) => Promise<unknown>;
+    deviceKernels[op] = (inputs: unknown, attrs: unknown) =>
+      resident.run(true, async () => {
+        for (const t of Object.values(inputs as object)) handle(t);
+        return k(inputs, attrs);
+      });
+  }
+  const device: Device = {
+    upload(t: AnyTensor) {
+      const tensor = t.data instanceof Int32Array ? classes(t as IndexTensor) : input(t as Tensor);
+      kept.add(tensor);
+      return new TfDeviceTensor(tensor);
+    },
+    async read(t) {
+      const { tensor } = handle(t);
+      const shape = [...tensor.shape];
+      const values = await yielding(tensor.data());
+      return tensor.dtype === "int32"
+        ? { shape, data: new Int32Array(values as Int32Array) }
+        : { shape, data: new Float32Array(values as Float32Array) };
+    },
+    free(t) {
+      handle(t).tensor.dispose();
+    },
+    kernels: deviceKernels as DeviceKernels,
+  };
+
   let live = true;
   return {
     name: `tfjs-${kind}`,
     dtype: "float32",
     kernels,
+    device,
     ...(gpu ? { adapterInfo: gpu.info } : {}),
     async dispose() {
       if (!live) return;

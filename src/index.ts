@@ -21,6 +21,10 @@ export type {
   BatchNormAttrs,
   BatchNormInputs,
   BatchNormOutput,
+  Device,
+  DeviceKernel,
+  DeviceKernels,
+  DeviceTensor,
   DropoutAttrs,
   FanMode,
   InitAttrs,
@@ -32,6 +36,7 @@ export type {
   LossAttrs,
   NormAttrs,
   NormGrads,
+  OnDevice,
   OpName,
   OpTable,
   Output,
@@ -42,6 +47,8 @@ export type {
   VarianceAttrs,
 } from "./engine/contract.ts";
 export { cpu, cpu32 } from "./engine/cpu/index.ts";
+// The same door for tensors a backend keeps on its device (backend.device).
+export { callDevice } from "./engine/device.ts";
 export {
   InvalidArgumentError,
   KernelContractError,

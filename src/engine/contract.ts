@@ -12,7 +12,7 @@
  *   `batch_norm` its running statistics, `training` and `momentum`), and a name it does not list
  *   is an error, not ignored (`validate.ts` holds each op's signature; `call` enforces it).
  */
-import type { FloatDType, IndexTensor, Tensor } from "./tensor.ts";
+import type { AnyTensor, DType, FloatDType, IndexTensor, Tensor } from "./tensor.ts";
 
 export type Reduction = "none" | "sum" | "mean";
 export type FanMode = "fan_in" | "fan_out";
@@ -216,10 +216,52 @@ export type Kernels = { [O in OpName]?: Kernel<O> };
 /** Per-op accuracy budgets a backend declares in place of the defaults (shown in every report). */
 export type ToleranceOverrides = { [O in OpName]?: { ulps?: number; factor?: number } };
 
+/**
+ * A tensor a backend keeps on its device. Its shape and dtype are known on the host; its values
+ * come back only through `Device.read`. What else it holds is the backend's business.
+ */
+export interface DeviceTensor {
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+}
+
+/** The same value with every host tensor in it replaced by a device tensor. */
+export type OnDevice<T> = T extends AnyTensor
+  ? DeviceTensor
+  : T extends object
+    ? { [K in keyof T]: OnDevice<T[K]> }
+    : T;
+
+/** A kernel that takes and returns device tensors: a chain of them never touches the host. */
+export type DeviceKernel<O extends OpName> = (
+  inputs: OnDevice<Inputs<O>>,
+  attrs: Attrs<O>,
+) => Promise<OnDevice<Output<O>>>;
+
+export type DeviceKernels = { [O in OpName]?: DeviceKernel<O> };
+
+/**
+ * What a backend that keeps tensors on a device offers besides its host kernels: the same ops
+ * on device tensors, and the two transfers. A chain of calls passes device tensors from one
+ * kernel to the next; only what the caller reads comes back.
+ */
+export interface Device {
+  /** Copies a host tensor to the device. */
+  upload(t: AnyTensor): DeviceTensor | Promise<DeviceTensor>;
+  /** Copies a device tensor back to the host (float32 or int32, as its dtype says). */
+  read(t: DeviceTensor): Promise<AnyTensor>;
+  /** Frees a device tensor now rather than when it is garbage-collected; using it later throws. */
+  free(t: DeviceTensor): void;
+  readonly kernels: DeviceKernels;
+}
+
 export interface Backend {
   readonly name: string;
   readonly dtype: FloatDType;
   readonly kernels: Kernels;
+  /** Present when the backend can keep tensors on its device between calls (optional: host
+   * tensors are the contract every backend meets). */
+  readonly device?: Device;
   /** Which random number generator dropout and the initialisers use; the mask-equality
    * law applies only to backends that claim Philox-4x32-10. */
   readonly rng?: "philox4x32-10";

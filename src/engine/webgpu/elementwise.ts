@@ -4,10 +4,17 @@
  * allows); a broadcast operand is read through strides of 0; the gradient of a broadcast operand
  * is reduced back to its shape on the GPU (reductions.ts), in the same round trip.
  */
-import type { Kernels } from "../contract.ts";
 import { broadcastShapes, sizeOf, stridesOf, type Tensor } from "../tensor.ts";
 import { reduceToShape } from "./reductions.ts";
-import { FLAT_INDEX, f32, type GpuRuntime, MAIN_1D } from "./runtime.ts";
+import {
+  countOf,
+  FLAT_INDEX,
+  f32,
+  type GpuKernels,
+  type GpuRuntime,
+  MAIN_1D,
+  type Operand,
+} from "./runtime.ts";
 import { WGSL_MATH } from "./wgsl-math.ts";
 
 /** x > 0 decided on the bits, so a positive subnormal counts even where the GPU flushes them. */
@@ -218,17 +225,15 @@ const result = (shape: readonly number[], data: Float32Array): Tensor => ({
   data,
 });
 
-const asF32 = (t: Tensor): Float32Array => t.data as Float32Array;
-
-export function elementwiseKernels(rt: GpuRuntime): Kernels {
+export function elementwiseKernels(rt: GpuRuntime): GpuKernels {
   const unary =
     (op: string) =>
-    async ({ x }: { x: Tensor }, attrs: object) => {
-      const n = x.data.length;
+    async ({ x }: { x: Operand }, attrs: object) => {
+      const n = countOf(x);
       if (n === 0) return result(x.shape, new Float32Array(0));
       const vec4 = n % 4 === 0;
       const alpha = (attrs as { alpha?: number }).alpha ?? 0;
-      const xs = rt.upload(asF32(x));
+      const xs = rt.input(x);
       const ys = rt.alloc(4 * n);
       const threads = vec4 ? n / 4 : n;
       rt.dispatch(
@@ -237,18 +242,18 @@ export function elementwiseKernels(rt: GpuRuntime): Kernels {
         [xs, ys, rt.params([threads, f32(alpha)])],
         rt.grid(threads),
       );
-      return result(x.shape, await rt.read(ys, n));
+      return rt.result(ys, x.shape);
     };
 
   const unaryVjp =
     (op: string) =>
-    async ({ x, dy }: { x: Tensor; dy: Tensor }, attrs: object) => {
-      const n = x.data.length;
+    async ({ x, dy }: { x: Operand; dy: Operand }, attrs: object) => {
+      const n = countOf(x);
       if (n === 0) return result(x.shape, new Float32Array(0));
       const vec4 = n % 4 === 0;
       const alpha = (attrs as { alpha?: number }).alpha ?? 0;
-      const xs = rt.upload(asF32(x));
-      const gs = rt.upload(asF32(dy));
+      const xs = rt.input(x);
+      const gs = rt.input(dy);
       const ys = rt.alloc(4 * n);
       const threads = vec4 ? n / 4 : n;
       rt.dispatch(
@@ -257,24 +262,24 @@ export function elementwiseKernels(rt: GpuRuntime): Kernels {
         [xs, gs, ys, rt.params([threads, f32(alpha)])],
         rt.grid(threads),
       );
-      return result(x.shape, await rt.read(ys, n));
+      return rt.result(ys, x.shape);
     };
 
   /** The layout of a binary op, and its thread count. */
-  const plan = (a: Tensor, b: Tensor, out: readonly number[]) => {
+  const plan = (a: Operand, b: Operand, out: readonly number[]) => {
     const n = sizeOf(out);
-    const same = a.data.length === n && b.data.length === n;
+    const same = countOf(a) === n && countOf(b) === n;
     const layout: Layout = same ? (n % 4 === 0 ? "vec4" : "same") : "bcast";
     return { n, layout, threads: layout === "vec4" ? n / 4 : n };
   };
 
   const binary =
     (op: string) =>
-    async ({ a, b }: { a: Tensor; b: Tensor }) => {
+    async ({ a, b }: { a: Operand; b: Operand }) => {
       const out = broadcastShapes(a.shape, b.shape)!;
       const { n, layout, threads } = plan(a, b, out);
       if (n === 0) return result(out, new Float32Array(0));
-      const bindings = [rt.upload(asF32(a)), rt.upload(asF32(b)), rt.alloc(4 * n)];
+      const bindings = [rt.input(a), rt.input(b), rt.alloc(4 * n)];
       bindings.push(rt.params([threads, f32(0)]));
       if (layout === "bcast") bindings.push(rt.upload(broadcastMeta(a.shape, b.shape, out)));
       rt.dispatch(
@@ -283,23 +288,23 @@ export function elementwiseKernels(rt: GpuRuntime): Kernels {
         bindings,
         rt.grid(threads),
       );
-      return result(out, await rt.read(bindings[2], n));
+      return rt.result(bindings[2], out);
     };
 
   const binaryVjp =
     (op: string) =>
-    async ({ a, b, dy }: { a: Tensor; b: Tensor; dy: Tensor }) => {
+    async ({ a, b, dy }: { a: Operand; b: Operand; dy: Operand }) => {
       const out = broadcastShapes(a.shape, b.shape)!;
       const { n, layout, threads } = plan(a, b, out);
       if (n === 0) {
         return {
-          da: result(a.shape, new Float32Array(a.data.length)),
-          db: result(b.shape, new Float32Array(b.data.length)),
+          da: result(a.shape, new Float32Array(countOf(a))),
+          db: result(b.shape, new Float32Array(countOf(b))),
         };
       }
       const ga = rt.alloc(4 * n);
       const gb = rt.alloc(4 * n);
-      const bindings = [rt.upload(asF32(a)), rt.upload(asF32(b)), rt.upload(asF32(dy)), ga, gb];
+      const bindings = [rt.input(a), rt.input(b), rt.input(dy), ga, gb];
       bindings.push(rt.params([threads, f32(0)]));
       if (layout === "bcast") bindings.push(rt.upload(broadcastMeta(a.shape, b.shape, out)));
       rt.dispatch(
@@ -311,11 +316,11 @@ export function elementwiseKernels(rt: GpuRuntime): Kernels {
       // A broadcast operand was read by many output elements: its gradient is their sum.
       const da = reduceToShape(rt, ga, out, a.shape);
       const db = reduceToShape(rt, gb, out, b.shape);
-      const [dA, dB] = await rt.readAll([
-        [da, a.data.length],
-        [db, b.data.length],
+      const [dA, dB] = await rt.results([
+        [da, a.shape],
+        [db, b.shape],
       ]);
-      return { da: result(a.shape, dA), db: result(b.shape, dB) };
+      return { da: dA, db: dB };
     };
 
   const kernels: Record<string, unknown> = {};
@@ -327,5 +332,5 @@ export function elementwiseKernels(rt: GpuRuntime): Kernels {
     kernels[op] = binary(op);
     kernels[`${op}_vjp`] = binaryVjp(op);
   }
-  return kernels as Kernels;
+  return kernels as GpuKernels;
 }

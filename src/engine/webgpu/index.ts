@@ -5,17 +5,25 @@
  * round trip per call rule); this file merges them into one backend. An op no file implements
  * is simply absent, and the laws needing it report "not implemented".
  */
-import type { Backend, Kernels, ToleranceOverrides } from "../contract.ts";
+import type {
+  Backend,
+  Device,
+  DeviceKernels,
+  DeviceTensor,
+  Kernels,
+  ToleranceOverrides,
+} from "../contract.ts";
+import type { AnyTensor } from "../tensor.ts";
 import { elementwiseKernels } from "./elementwise.ts";
 import { lossKernels } from "./losses.ts";
 import { matmulKernels } from "./matmul.ts";
 import { normKernels } from "./norm.ts";
 import { randomKernels } from "./random.ts";
 import { reductionKernels } from "./reductions.ts";
-import { GpuRuntime, yielding } from "./runtime.ts";
+import { type GpuKernels, GpuRuntime, GpuTensor, yielding } from "./runtime.ts";
 import { softmaxKernels } from "./softmax.ts";
 
-export { GpuRuntime } from "./runtime.ts";
+export { GpuRuntime, GpuTensor } from "./runtime.ts";
 
 /** Chromium's software Vulkan driver: a WebGPU adapter on machines without a GPU. */
 export const SWIFTSHADER_ICD = "/usr/lib/chromium/vk_swiftshader_icd.json";
@@ -43,6 +51,8 @@ export interface AdapterInfo {
 export interface WebGpuBackend extends Backend {
   readonly adapterInfo: AdapterInfo;
   readonly runtime: GpuRuntime;
+  /** Tensors kept in GPU buffers between calls: a chain of device kernels never reads back. */
+  readonly device: Device;
   /** Refuses new calls, waits for the calls in flight (their readbacks above all), then
    * destroys the device. Destroying it under a pending map crashed Dawn (SIGSEGV, SIGABRT). */
   dispose(): Promise<void>;
@@ -82,7 +92,7 @@ class InFlight {
 
 /** Kernels are guarded: an exception abandons the call's open batch so it cannot leak, and
  * every call is counted until it settles. */
-function guarded(rt: GpuRuntime, kernels: Kernels, inFlight: InFlight): Kernels {
+function guarded(rt: GpuRuntime, kernels: GpuKernels, inFlight: InFlight): GpuKernels {
   const out: Record<string, unknown> = {};
   for (const [op, kernel] of Object.entries(kernels)) {
     const k = kernel as (inputs: unknown, attrs: unknown) => unknown;
@@ -99,7 +109,50 @@ function guarded(rt: GpuRuntime, kernels: Kernels, inFlight: InFlight): Kernels 
       }
     };
   }
-  return out as Kernels;
+  return out as GpuKernels;
+}
+
+/** The backend's GpuTensor behind a DeviceTensor, or a TypeError naming what it got. */
+function gpuTensor(t: DeviceTensor): GpuTensor {
+  if (t instanceof GpuTensor) return t;
+  throw new TypeError("webgpu: expected a device tensor made by this backend (device.upload)");
+}
+
+/** A kernel's output with every host tensor in it moved to the device (empty results, which
+ * a kernel computes on the host). */
+function resident(rt: GpuRuntime, value: unknown): unknown {
+  if (value instanceof GpuTensor) return value;
+  const v = value as Record<string, unknown>;
+  if ("data" in v && ArrayBuffer.isView(v.data)) return rt.keep(v as unknown as AnyTensor);
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, resident(rt, x)]));
+}
+
+/**
+ * The device side: the same kernels, called resident (the call that opens a batch while
+ * `rt.resident` is set ends without a readback; a kernel's first step up to its submit is
+ * synchronous, so the flag is set only around that step), and the two transfers.
+ */
+function deviceOf(rt: GpuRuntime, kernels: GpuKernels): Device {
+  const out: Record<string, unknown> = {};
+  for (const [op, kernel] of Object.entries(kernels)) {
+    const k = kernel as (inputs: unknown, attrs: unknown) => Promise<unknown>;
+    out[op] = async (inputs: unknown, attrs: unknown) => {
+      rt.resident = true;
+      let pending: Promise<unknown>;
+      try {
+        pending = k(inputs, attrs);
+      } finally {
+        rt.resident = false;
+      }
+      return resident(rt, await pending);
+    };
+  }
+  return {
+    upload: (t) => rt.keep(t),
+    read: async (t) => rt.download(gpuTensor(t)),
+    free: (t) => rt.free(gpuTensor(t)),
+    kernels: out as DeviceKernels,
+  };
 }
 
 /** Waits for `p` at most `ms` (and never longer keeps Node alive); ignores its failure. */
@@ -199,7 +252,9 @@ export async function createWebGpuBackend(
   return {
     name: options.name ?? "webgpu",
     dtype: "float32",
-    kernels,
+    // Given host tensors, every kernel returns host tensors: only device.kernels are resident.
+    kernels: kernels as Kernels,
+    device: deviceOf(rt, kernels),
     // random.ts's WGSL Philox draws dropMask's mask bit for bit (E4c, src/engine/webgpu/random.test.ts).
     rng: "philox4x32-10",
     tolerances,

@@ -19,19 +19,40 @@
  * bytes per element, against 16 for cross_entropy then cross_entropy_vjp with class indices;
  * 20 against 32 with soft targets).
  */
-import type { Kernels, LossAttrs, Reduction, Targets } from "../contract.ts";
-import type { IndexTensor, Tensor } from "../tensor.ts";
+import type { LossAttrs, Reduction, Targets } from "../contract.ts";
+import type { IndexTensor } from "../tensor.ts";
 import { reduceStrided } from "./reductions.ts";
-import { FLAT_INDEX, f32, type GpuRuntime, MAIN_1D, WG } from "./runtime.ts";
+import {
+  countOf,
+  type Either,
+  FLAT_INDEX,
+  f32,
+  type GpuKernels,
+  type GpuRuntime,
+  isGpuTensor,
+  MAIN_1D,
+  type Operand,
+  WG,
+} from "./runtime.ts";
 import { recordRows } from "./softmax.ts";
 
 /** Elements each thread squares and sums in the fused MSE pass (16 KiB read per workgroup). */
 const MSE_PER_THREAD = 16;
 
-const asF32 = (t: Tensor): Float32Array => t.data as Float32Array;
-const isIndices = (t: Targets): t is IndexTensor => t.data instanceof Int32Array;
-/** Class indices go up as i32, soft targets as f32. */
-const targetData = (t: Targets) => (isIndices(t) ? t.data : asF32(t));
+/** Class indices (int32) rather than soft targets, on the host or the device. */
+const isIndices = (t: Either<Targets>): boolean =>
+  isGpuTensor(t) ? t.dtype === "int32" : t.data instanceof Int32Array;
+
+/** The upstream gradient of a mean over `count` examples, dy / count, on the device. */
+const MEAN_UPSTREAM_WGSL = `
+struct P { count: f32 }
+@group(0) @binding(0) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read_write> g: array<f32>;
+@group(0) @binding(2) var<uniform> p: P;
+@compute @workgroup_size(1)
+fn main() {
+  g[0] = dy[0] / p.count;
+}`;
 
 /** −logp[i, t_i], one thread per example. */
 const NLL_WGSL = `${FLAT_INDEX}
@@ -118,7 +139,7 @@ ${MAIN_1D}
   out[i] = (2.0 * (pred[i] - tgt[i])) * gs[i * p.gstride];
 }`;
 
-export function lossKernels(rt: GpuRuntime): Kernels {
+export function lossKernels(rt: GpuRuntime): GpuKernels {
   /**
    * The per-example losses reduced as asked: themselves, or their sum or mean, by a second
    * pass on the GPU. Part of the caller's kernel call.
@@ -135,8 +156,20 @@ export function lossKernels(rt: GpuRuntime): Kernels {
         );
 
   /** The upstream gradient each example sees, as a buffer and the stride to read it with. */
-  const upstream = (dy: Tensor, reduction: Reduction, count: number): [GPUBuffer, number] => {
-    if (reduction === "none") return [rt.upload(asF32(dy)), 1];
+  const upstream = (dy: Operand, reduction: Reduction, count: number): [GPUBuffer, number] => {
+    if (reduction === "none") return [rt.input(dy), 1];
+    if (isGpuTensor(dy)) {
+      // A device scalar stays there: its share of the mean is computed where it lives.
+      if (reduction === "sum") return [rt.input(dy), 0];
+      const g = rt.alloc(4);
+      rt.dispatch(
+        "loss:mean_upstream",
+        () => MEAN_UPSTREAM_WGSL,
+        [rt.input(dy), g, rt.params([f32(count)])],
+        [1],
+      );
+      return [g, 0];
+    }
     const g = reduction === "sum" ? dy.data[0] : Math.fround(dy.data[0] / count);
     return [rt.upload(Float32Array.of(g)), 0];
   };
@@ -149,7 +182,6 @@ export function lossKernels(rt: GpuRuntime): Kernels {
     y: GPUBuffer | undefined,
     shape: readonly number[],
     reduction: Reduction,
-    count: number,
   ) => {
     const out = lossShape(shape, reduction);
     if (!y) {
@@ -157,34 +189,34 @@ export function lossKernels(rt: GpuRuntime): Kernels {
       const empty = reduction === "none" ? [] : [reduction === "sum" ? 0 : Number.NaN];
       return { shape: out, data: Float32Array.from(empty) };
     }
-    return { shape: out, data: await rt.read(y, reduction === "none" ? count : 1) };
+    return rt.result(y, out);
   };
 
   const crossEntropy = async (
-    { logits, target }: { logits: Tensor; target: Targets },
+    { logits, target }: { logits: Operand; target: Either<Targets> },
     { reduction }: LossAttrs,
   ) => {
     const [n, classes] = logits.shape;
-    if (n === 0) return finish(undefined, [n], reduction, 0);
-    const x = rt.upload(asF32(logits));
-    const t = rt.upload(targetData(target));
+    if (n === 0) return finish(undefined, [n], reduction);
+    const x = rt.input(logits);
+    const t = rt.input(target);
     const losses = recordRows(rt, isIndices(target) ? "ce_index" : "ce_soft", x, n, classes, [t]);
-    return finish(reduce(losses, n, reduction), [n], reduction, n);
+    return finish(reduce(losses, n, reduction), [n], reduction);
   };
 
   const crossEntropyVjp = async (
-    { logits, target, dy }: { logits: Tensor; target: Targets; dy: Tensor },
+    { logits, target, dy }: { logits: Operand; target: Either<Targets>; dy: Operand },
     { reduction }: LossAttrs,
   ) => {
     const [n, classes] = logits.shape;
     const shape = [...logits.shape];
     if (n === 0 || classes === 0) return { shape, data: new Float32Array(0) };
-    const x = rt.upload(asF32(logits));
-    const t = rt.upload(targetData(target));
+    const x = rt.input(logits);
+    const t = rt.input(target);
     const [g, gstride] = upstream(dy, reduction, n);
     const kind = isIndices(target) ? "ce_vjp_index" : "ce_vjp_soft";
     const dz = recordRows(rt, kind, x, n, classes, [t, g], gstride);
-    return { shape, data: await rt.read(dz, n * classes) };
+    return rt.result(dz, shape);
   };
 
   /**
@@ -193,51 +225,48 @@ export function lossKernels(rt: GpuRuntime): Kernels {
    * the outputs), not three times as by cross_entropy followed by cross_entropy_vjp.
    */
   const crossEntropyFused = async (
-    { logits, target }: { logits: Tensor; target: Targets },
+    { logits, target }: { logits: Operand; target: Either<Targets> },
     { reduction }: LossAttrs,
   ) => {
     const [n, classes] = logits.shape;
     const shape = [...logits.shape];
     if (n === 0 || classes === 0) {
-      const empty = await finish(undefined, [n], reduction, 0);
+      const empty = await finish(undefined, [n], reduction);
       return { loss: empty, dlogits: { shape, data: new Float32Array(0) } };
     }
-    const x = rt.upload(asF32(logits));
-    const t = rt.upload(targetData(target));
+    const x = rt.input(logits);
+    const t = rt.input(target);
     // ∂(reduced loss)/∂loss_i: 1 for "none" (the sum of the losses) and "sum", 1/N for "mean".
     const g = rt.upload(Float32Array.of(reduction === "mean" ? Math.fround(1 / n) : 1));
     const losses = rt.alloc(4 * n);
     const kind = isIndices(target) ? "ce_fused_index" : "ce_fused_soft";
     const dz = recordRows(rt, kind, x, n, classes, [t, g], 0, losses);
     const y = reduce(losses, n, reduction);
-    const [loss, dlogits] = await rt.readAll([
-      [y, reduction === "none" ? n : 1],
-      [dz, n * classes],
+    const [loss, dlogits] = await rt.results([
+      [y, lossShape([n], reduction)],
+      [dz, shape],
     ]);
-    return {
-      loss: { shape: lossShape([n], reduction), data: loss },
-      dlogits: { shape, data: dlogits },
-    };
+    return { loss, dlogits };
   };
 
   const nll = async (
-    { logp, target }: { logp: Tensor; target: IndexTensor },
+    { logp, target }: { logp: Operand; target: Either<IndexTensor> },
     { reduction }: LossAttrs,
   ) => {
     const [n, classes] = logp.shape;
-    if (n === 0) return finish(undefined, [n], reduction, 0);
+    if (n === 0) return finish(undefined, [n], reduction);
     const losses = rt.alloc(4 * n);
     rt.dispatch(
       "nll",
       () => NLL_WGSL,
-      [rt.upload(asF32(logp)), rt.upload(target.data), losses, rt.params([n, classes])],
+      [rt.input(logp), rt.input(target), losses, rt.params([n, classes])],
       rt.grid(n),
     );
-    return finish(reduce(losses, n, reduction), [n], reduction, n);
+    return finish(reduce(losses, n, reduction), [n], reduction);
   };
 
   const nllVjp = async (
-    { logp, target, dy }: { logp: Tensor; target: IndexTensor; dy: Tensor },
+    { logp, target, dy }: { logp: Operand; target: Either<IndexTensor>; dy: Operand },
     { reduction }: LossAttrs,
   ) => {
     const [n, classes] = logp.shape;
@@ -249,24 +278,24 @@ export function lossKernels(rt: GpuRuntime): Kernels {
     rt.dispatch(
       "nll_vjp",
       () => NLL_VJP_WGSL,
-      [rt.upload(target.data), g, out, rt.params([total, classes, gstride])],
+      [rt.input(target), g, out, rt.params([total, classes, gstride])],
       rt.grid(total),
     );
-    return { shape, data: await rt.read(out, total) };
+    return rt.result(out, shape);
   };
 
   const mse = async (
-    { pred, target }: { pred: Tensor; target: Tensor },
+    { pred, target }: { pred: Operand; target: Operand },
     { reduction }: LossAttrs,
   ) => {
-    const n = pred.data.length;
-    if (n === 0) return finish(undefined, pred.shape, reduction, 0);
-    const p = rt.upload(asF32(pred));
-    const t = rt.upload(asF32(target));
+    const n = countOf(pred);
+    if (n === 0) return finish(undefined, pred.shape, reduction);
+    const p = rt.input(pred);
+    const t = rt.input(target);
     if (reduction === "none") {
       const out = rt.alloc(4 * n);
       rt.dispatch("mse:none", () => MSE_NONE_WGSL, [p, t, out, rt.params([n])], rt.grid(n));
-      return finish(out, pred.shape, reduction, n);
+      return finish(out, pred.shape, reduction);
     }
     const chunks = Math.ceil(n / (WG * MSE_PER_THREAD));
     const divisor = reduction === "mean" ? n : 1;
@@ -287,14 +316,14 @@ export function lossKernels(rt: GpuRuntime): Kernels {
             { shape: [chunks], strides: [1] },
             { combine: "sum", divisor },
           );
-    return finish(y, pred.shape, reduction, n);
+    return finish(y, pred.shape, reduction);
   };
 
   const mseVjp = async (
-    { pred, target, dy }: { pred: Tensor; target: Tensor; dy: Tensor },
+    { pred, target, dy }: { pred: Operand; target: Operand; dy: Operand },
     { reduction }: LossAttrs,
   ) => {
-    const n = pred.data.length;
+    const n = countOf(pred);
     const shape = [...pred.shape];
     if (n === 0) return { shape, data: new Float32Array(0) };
     const [g, gstride] = upstream(dy, reduction, n);
@@ -302,10 +331,10 @@ export function lossKernels(rt: GpuRuntime): Kernels {
     rt.dispatch(
       "mse_vjp",
       () => MSE_VJP_WGSL,
-      [rt.upload(asF32(pred)), rt.upload(asF32(target)), g, out, rt.params([n, gstride])],
+      [rt.input(pred), rt.input(target), g, out, rt.params([n, gstride])],
       rt.grid(n),
     );
-    return { shape, data: await rt.read(out, n) };
+    return rt.result(out, shape);
   };
 
   return {

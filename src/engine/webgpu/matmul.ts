@@ -37,9 +37,15 @@
  * Batches run along the grid's z dimension; grids beyond the device's per-dimension limit are
  * split into several dispatches of the same call.
  */
-import type { Kernels } from "../contract.ts";
 import type { Tensor } from "../tensor.ts";
-import { FLAT_INDEX, type GpuRuntime, MAIN_1D } from "./runtime.ts";
+import {
+  countOf,
+  FLAT_INDEX,
+  type GpuKernels,
+  type GpuRuntime,
+  MAIN_1D,
+  type Operand,
+} from "./runtime.ts";
 
 /** Threads per side of a workgroup, outputs per thread per side (a multiple of 4), k-step. */
 const THREADS = 8;
@@ -312,56 +318,57 @@ function record(rt: GpuRuntime, q: Product): GPUBuffer {
   return c;
 }
 
-const asF32 = (t: Tensor): Float32Array => t.data as Float32Array;
-
 /** Matrix sizes and batch count of a validated product a·b. */
-function dims(a: Tensor, b: Tensor) {
+function dims(a: Operand, b: Operand) {
   const r = a.shape.length;
   const lead = a.shape.slice(0, r - 2);
   const batch = lead.reduce((p, d) => p * d, 1);
   return { m: a.shape[r - 2], k: a.shape[r - 1], n: b.shape[r - 1], batch, lead };
 }
 
-export function matmulKernels(rt: GpuRuntime): Kernels {
-  const kernels = {
-    matmul: async ({ a, b }: { a: Tensor; b: Tensor }) => {
+export function matmulKernels(rt: GpuRuntime): GpuKernels {
+  const kernels: GpuKernels = {
+    matmul: async ({ a, b }: { a: Operand; b: Operand }) => {
       const { m, k, n, batch, lead } = dims(a, b);
       const shape = [...lead, m, n];
       const size = batch * m * n;
       // Nothing to compute: no outputs, or empty sums (+0, like the reference).
       if (size === 0 || k === 0) return { shape, data: new Float32Array(size) };
-      const A = rt.upload(asF32(a));
-      const B = rt.upload(asF32(b));
+      const A = rt.input(a);
+      const B = rt.input(b);
       const c = record(rt, { m, k, n, batch, a: A, b: B, ta: false, tb: false });
-      return { shape, data: await rt.read(c, size) };
+      return rt.result(c, shape);
     },
 
     // y = a·b: da = dy·bᵀ (m×n · n×k) and db = aᵀ·dy (k×m · m×n), in one round trip.
-    matmul_vjp: async ({ a, b, dy }: { a: Tensor; b: Tensor; dy: Tensor }) => {
+    matmul_vjp: async ({ a, b, dy }: { a: Operand; b: Operand; dy: Operand }) => {
       const { m, k, n, batch } = dims(a, b);
-      const da = { shape: [...a.shape], data: new Float32Array(a.data.length) };
-      const db = { shape: [...b.shape], data: new Float32Array(b.data.length) };
       // A gradient is empty, or an empty sum (n = 0 for da, m = 0 for db): zeros.
-      const needA = a.data.length > 0 && n > 0;
-      const needB = b.data.length > 0 && m > 0;
-      if (!needA && !needB) return { da, db };
-      const G = rt.upload(asF32(dy));
-      const outputs: [GPUBuffer, number][] = [];
+      const needA = countOf(a) > 0 && n > 0;
+      const needB = countOf(b) > 0 && m > 0;
+      const zeros = (t: Operand): Tensor => ({
+        shape: [...t.shape],
+        data: new Float32Array(countOf(t)),
+      });
+      if (!needA && !needB) return { da: zeros(a), db: zeros(b) };
+      const G = rt.input(dy);
+      const outputs: [GPUBuffer, readonly number[]][] = [];
       if (needA) {
-        const B = rt.upload(asF32(b));
+        const B = rt.input(b);
         const p = { m, k: n, n: k, batch, a: G, b: B, ta: false, tb: true };
-        outputs.push([record(rt, p), a.data.length]);
+        outputs.push([record(rt, p), a.shape]);
       }
       if (needB) {
-        const A = rt.upload(asF32(a));
+        const A = rt.input(a);
         const p = { m: k, k: m, n, batch, a: A, b: G, ta: true, tb: false };
-        outputs.push([record(rt, p), b.data.length]);
+        outputs.push([record(rt, p), b.shape]);
       }
-      const results = await rt.readAll(outputs);
-      if (needA) da.data = results.shift()!;
-      if (needB) db.data = results.shift()!;
-      return { da, db };
+      const results = await rt.results(outputs);
+      return {
+        da: needA ? results.shift()! : zeros(a),
+        db: needB ? results.shift()! : zeros(b),
+      };
     },
   };
-  return kernels as Kernels;
+  return kernels;
 }

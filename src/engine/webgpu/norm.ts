@@ -32,9 +32,17 @@
  * down the rows, i.e. column sums: they reuse batch-norm's column slots on (x, dy) with the row
  * statistics the row kernel wrote (8 more bytes per element read).
  */
-import type { Kernels } from "../contract.ts";
-import type { Tensor } from "../tensor.ts";
-import { f32, type GpuRuntime, WG } from "./runtime.ts";
+import {
+  countOf,
+  FLAT_INDEX,
+  f32,
+  type GpuKernels,
+  type GpuRuntime,
+  isGpuTensor,
+  MAIN_1D,
+  type Operand,
+  WG,
+} from "./runtime.ts";
 import { WGSL_MATH } from "./wgsl-math.ts";
 
 /**
@@ -56,8 +64,6 @@ const APPLY_ROWS = 8;
 /** Elements per thread a layer-norm row aims for, and the most a thread caches in registers. */
 const ROW_PER_THREAD = 8;
 const ROW_CACHE = 16;
-
-const asF32 = (t: Tensor): Float32Array => t.data as Float32Array;
 
 // ---------------------------------------------------------------------------------------------
 // Column tiles
@@ -261,6 +267,22 @@ function decls(names: readonly (readonly [string, "read" | "read_write"])[], fro
 // Batch-norm forward (training): the batch mean and √(σ² + ε) per feature, and the running
 // statistics moved towards the batch's, with the unbiased variance (n = 1 would divide 0 by 0:
 // NaN, as the reference gives).
+/**
+ * Eval-mode statistics of device-resident running statistics: [mean, √(σ² + ε)] per column,
+ * as the host path computes them from host ones (each step one f32 rounding).
+ */
+const BN_EVAL_STATS = `${FLAT_INDEX}
+struct P { cols: u32, eps: f32 }
+@group(0) @binding(0) var<storage, read> rm: array<f32>;
+@group(0) @binding(1) var<storage, read> rv: array<f32>;
+@group(0) @binding(2) var<storage, read_write> stats: array<f32>;
+@group(0) @binding(3) var<uniform> p: P;
+${MAIN_1D}
+  if (i >= p.cols) { return; }
+  stats[i] = rm[i];
+  stats[p.cols + i] = sqrt(rv[i] + p.eps);
+}`;
+
 const BN_FINISH = columnFinishWgsl(
   "moments",
   decls([
@@ -523,7 +545,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 // ---------------------------------------------------------------------------------------------
 // Kernels
 
-export function normKernels(rt: GpuRuntime): Kernels {
+export function normKernels(rt: GpuRuntime): GpuKernels {
   const target = rt.software ? SOFTWARE_THREADS : GPU_THREADS;
   const slotTarget = rt.software ? SOFTWARE_SLOT_THREADS : GPU_THREADS;
 
@@ -551,28 +573,56 @@ export function normKernels(rt: GpuRuntime): Kernels {
   const applyGrid = (l: Layout) =>
     groupGrid(Math.ceil(l.cols / l.tx) * Math.ceil(l.rows / (APPLY_ROWS * (WG / l.tx))));
 
-  const vector = (data: Float32Array | undefined, n: number, fill: number) =>
-    data ?? new Float32Array(n).fill(fill);
+  /** A per-column vector's buffer; absent (internal callers), `fill` in every column. */
+  const vector = (t: Operand | undefined, n: number, fill: number) =>
+    t ? rt.input(t) : rt.upload(new Float32Array(n).fill(fill));
+  /** Host values of a per-column vector (eval batch-norm's statistics). */
+  const hostVector = (t: Operand | undefined, n: number, fill: number) =>
+    t && !isGpuTensor(t) ? (t.data as Float32Array) : new Float32Array(n).fill(fill);
 
   return {
     batch_norm: async ({ x, gamma, beta, runningMean, runningVar }, attrs) => {
       const [rows, cols] = x.shape;
       const training = attrs.training ?? true;
       const eps = Math.fround(attrs.eps);
-      const rm = vector(runningMean && asF32(runningMean), cols, 0);
-      const rv = vector(runningVar && asF32(runningVar), cols, 1);
-      const betaData = vector(beta && asF32(beta), cols, 0);
       const { tx } = columnTile(cols);
       if (!training) {
+        const l: Layout = { rows, cols, slots: 1, slotRows: rows, tx };
+        const y = rt.alloc(4 * rows * cols);
+        const bindings = [rt.input(x), rt.input(gamma), vector(beta, cols, 0)];
+        if (isGpuTensor(runningMean) || isGpuTensor(runningVar)) {
+          // On the device, the statistics stay there: y and copies of them (`results` copies
+          // a buffer the call does not own).
+          const rm = vector(runningMean, cols, 0);
+          const rv = vector(runningVar, cols, 1);
+          const stats = rt.alloc(8 * cols);
+          rt.dispatch(
+            "norm:bn_eval_stats",
+            () => BN_EVAL_STATS,
+            [rm, rv, stats, rt.params([cols, f32(eps)])],
+            perColumn(cols),
+          );
+          rt.dispatch(
+            `norm:bn_apply:${tx}`,
+            () => bnApplyWgsl(tx),
+            [...bindings, stats, y, params(l)],
+            applyGrid(l),
+          );
+          const [yd, md, vd] = await rt.results([
+            [y, [rows, cols]],
+            [rm, [cols]],
+            [rv, [cols]],
+          ]);
+          return { y: yd, runningMean: md, runningVar: vd };
+        }
         // Eval: the running statistics, √(σ² + ε) rounded once to f32 as the reference does
         // (a double sum of two floats then fround is the correctly rounded f32 sum).
+        const rm = hostVector(runningMean, cols, 0);
+        const rv = hostVector(runningVar, cols, 1);
         const stats = new Float32Array(2 * cols);
         stats.set(rm);
         for (let c = 0; c < cols; c++)
           stats[cols + c] = Math.fround(Math.sqrt(Math.fround(rv[c] + eps)));
-        const l: Layout = { rows, cols, slots: 1, slotRows: rows, tx };
-        const y = rt.alloc(4 * rows * cols);
-        const bindings = [rt.upload(asF32(x)), rt.upload(asF32(gamma)), rt.upload(betaData)];
         rt.dispatch(
           `norm:bn_apply:${tx}`,
           () => bnApplyWgsl(tx),
@@ -580,14 +630,14 @@ export function normKernels(rt: GpuRuntime): Kernels {
           applyGrid(l),
         );
         return {
-          y: { shape: [rows, cols], data: await rt.read(y, rows * cols) },
+          y: await rt.result(y, [rows, cols]),
           runningMean: { shape: [cols], data: rm.slice() },
           runningVar: { shape: [cols], data: rv.slice() },
         };
       }
       const m = Math.fround(attrs.momentum ?? 0.1);
       const keep = Math.fround(1 - m);
-      const xs = rt.upload(asF32(x));
+      const xs = rt.input(x);
       const { part, layout } = columnPartials("moments", [xs], rows, cols);
       const stats = rt.alloc(8 * cols);
       const newMean = rt.alloc(4 * cols);
@@ -595,33 +645,37 @@ export function normKernels(rt: GpuRuntime): Kernels {
       rt.dispatch(
         "norm:bn_finish",
         () => BN_FINISH,
-        [part, rt.upload(rm), rt.upload(rv), stats, newMean, newVar, params(layout, eps, keep, m)],
+        [
+          part,
+          vector(runningMean, cols, 0),
+          vector(runningVar, cols, 1),
+          stats,
+          newMean,
+          newVar,
+          params(layout, eps, keep, m),
+        ],
         perColumn(cols),
       );
       const y = rt.alloc(4 * rows * cols);
       rt.dispatch(
         `norm:bn_apply:${tx}`,
         () => bnApplyWgsl(tx),
-        [xs, rt.upload(asF32(gamma)), rt.upload(betaData), stats, y, params(layout)],
+        [xs, rt.input(gamma), vector(beta, cols, 0), stats, y, params(layout)],
         applyGrid(layout),
       );
-      const [yd, md, vd] = await rt.readAll([
-        [y, rows * cols],
-        [newMean, cols],
-        [newVar, cols],
+      const [yd, md, vd] = await rt.results([
+        [y, [rows, cols]],
+        [newMean, [cols]],
+        [newVar, [cols]],
       ]);
-      return {
-        y: { shape: [rows, cols], data: yd },
-        runningMean: { shape: [cols], data: md },
-        runningVar: { shape: [cols], data: vd },
-      };
+      return { y: yd, runningMean: md, runningVar: vd };
     },
 
     batch_norm_vjp: async ({ x, gamma, dy }, { eps }) => {
       const [rows, cols] = x.shape;
-      const xs = rt.upload(asF32(x));
-      const dys = rt.upload(asF32(dy));
-      const gs = rt.upload(asF32(gamma));
+      const xs = rt.input(x);
+      const dys = rt.input(dy);
+      const gs = rt.input(gamma);
       const { part, layout } = columnPartials("comoments", [xs, dys], rows, cols);
       const coef = rt.alloc(16 * cols);
       const dgamma = rt.alloc(4 * cols);
@@ -639,59 +693,48 @@ export function normKernels(rt: GpuRuntime): Kernels {
         [xs, dys, gs, coef, dx, params(layout)],
         applyGrid(layout),
       );
-      const [dxd, dgd, dbd] = await rt.readAll([
-        [dx, rows * cols],
-        [dgamma, cols],
-        [dbeta, cols],
+      const [dxd, dgd, dbd] = await rt.results([
+        [dx, [rows, cols]],
+        [dgamma, [cols]],
+        [dbeta, [cols]],
       ]);
-      return {
-        dx: { shape: [rows, cols], data: dxd },
-        dgamma: { shape: [cols], data: dgd },
-        dbeta: { shape: [cols], data: dbd },
-      };
+      return { dx: dxd, dgamma: dgd, dbeta: dbd };
     },
 
     layer_norm: async ({ x, gamma, beta }, { eps }) => {
       const d = x.shape[x.shape.length - 1];
-      const rows = x.data.length / d;
+      const rows = countOf(x) / d;
       const t = rowLanes(d, rows, target);
       const cache = rowCache(d, t);
-      const y = rt.alloc(4 * x.data.length);
+      const y = rt.alloc(4 * countOf(x));
       rt.dispatch(
         `norm:ln:${t}:${cache}`,
         () => rowWgsl("forward", t, cache),
         [
-          rt.upload(asF32(x)),
-          rt.upload(asF32(gamma)),
-          rt.upload(vector(beta && asF32(beta), d, 0)),
+          rt.input(x),
+          rt.input(gamma),
+          vector(beta, d, 0),
           y,
           rt.params([rows, d, f32(Math.fround(eps))]),
         ],
         groupGrid(Math.ceil(rows / (WG / t))),
       );
-      return { shape: [...x.shape], data: await rt.read(y, x.data.length) };
+      return rt.result(y, [...x.shape]);
     },
 
     layer_norm_vjp: async ({ x, gamma, dy }, { eps }) => {
       const d = x.shape[x.shape.length - 1];
-      const rows = x.data.length / d;
+      const rows = countOf(x) / d;
       const t = rowLanes(d, rows, target);
       const cache = rowCache(d, t);
-      const xs = rt.upload(asF32(x));
-      const dys = rt.upload(asF32(dy));
-      const dx = rt.alloc(4 * x.data.length);
+      const xs = rt.input(x);
+      const dys = rt.input(dy);
+      const dx = rt.alloc(4 * countOf(x));
       const rowstat = rt.alloc(8 * rows);
       rt.dispatch(
         `norm:ln_vjp:${t}:${cache}`,
         () => rowWgsl("vjp", t, cache),
-        [
-          xs,
-          rt.upload(asF32(gamma)),
-          dys,
-          dx,
-          rowstat,
-          rt.params([rows, d, f32(Math.fround(eps))]),
-        ],
+        [xs, rt.input(gamma), dys, dx, rowstat, rt.params([rows, d, f32(Math.fround(eps))])],
         groupGrid(Math.ceil(rows / (WG / t))),
       );
       // dγ and dβ: sums down the rows, in column tiles like batch-norm's statistics.
@@ -704,16 +747,12 @@ export function normKernels(rt: GpuRuntime): Kernels {
         [part, dgamma, dbeta, params(layout)],
         perColumn(d),
       );
-      const [dxd, dgd, dbd] = await rt.readAll([
-        [dx, x.data.length],
-        [dgamma, d],
-        [dbeta, d],
+      const [dxd, dgd, dbd] = await rt.results([
+        [dx, x.shape],
+        [dgamma, [d]],
+        [dbeta, [d]],
       ]);
-      return {
-        dx: { shape: [...x.shape], data: dxd },
-        dgamma: { shape: [d], data: dgd },
-        dbeta: { shape: [d], data: dbd },
-      };
+      return { dx: dxd, dgamma: dgd, dbeta: dbd };
     },
   };
 }

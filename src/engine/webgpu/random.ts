@@ -8,10 +8,18 @@
  * gradient recomputes it from the seed); an initialiser only writes 4 bytes per weight. The cost
  * is the 10 Philox rounds (2 products each, 32×32 → 64 bits built from 16-bit halves), not memory.
  */
-import type { DropoutAttrs, InitAttrs, KaimingAttrs, Kernels } from "../contract.ts";
+import type { DropoutAttrs, InitAttrs, KaimingAttrs } from "../contract.ts";
 import { dropThreshold, INIT_STREAM, seedKey } from "../random.ts";
-import type { Tensor } from "../tensor.ts";
-import { FLAT_INDEX, f32, type GpuRuntime, MAIN_1D } from "./runtime.ts";
+import {
+  countOf,
+  FLAT_INDEX,
+  f32,
+  type GpuKernels,
+  type GpuRuntime,
+  isGpuTensor,
+  MAIN_1D,
+  type Operand,
+} from "./runtime.ts";
 import { WGSL_MATH } from "./wgsl-math.ts";
 
 const M0 = 0xd2511f53;
@@ -179,18 +187,20 @@ ${MAIN_1D}
 }`;
 }
 
-const asF32 = (t: Tensor): Float32Array => t.data as Float32Array;
-
-export function randomKernels(rt: GpuRuntime): Kernels {
+export function randomKernels(rt: GpuRuntime): GpuKernels {
   /** Dropout's map applied to t (x forward, dy backward): the same mask, the same scale. */
-  const dropout = async (t: Tensor, { p, seed, training }: DropoutAttrs): Promise<Tensor> => {
-    const n = t.data.length;
-    // Off: a fresh copy, bit for bit (NaN payloads, −0 and subnormals included).
-    if (!training || p === 0 || n === 0) return { shape: [...t.shape], data: asF32(t).slice() };
+  const dropout = async (t: Operand, { p, seed, training }: DropoutAttrs) => {
+    const n = countOf(t);
+    // Off: a fresh copy, bit for bit (NaN payloads, −0 and subnormals included); on the device,
+    // `result` copies the input's buffer into one of the output's own.
+    if (!training || p === 0 || n === 0) {
+      if (isGpuTensor(t)) return rt.result(rt.input(t), t.shape);
+      return { shape: [...t.shape], data: (t.data as Float32Array).slice() };
+    }
     const [k0, k1] = seedKey(seed);
     // The scale is computed once in float64 and rounded to f32, exactly as cpu32 does.
     const scale = Math.fround(1 / (1 - p));
-    const xs = rt.upload(asF32(t));
+    const xs = rt.input(t);
     const ys = rt.alloc(4 * n);
     rt.dispatch(
       "dropout",
@@ -198,7 +208,7 @@ export function randomKernels(rt: GpuRuntime): Kernels {
       [xs, ys, rt.params([n, k0, k1, dropThreshold(p), f32(scale)])],
       rt.grid(n),
     );
-    return { shape: [...t.shape], data: await rt.read(ys, n) };
+    return rt.result(ys, [...t.shape]);
   };
 
   /** A [fan_out, fan_in] weight matrix of scale·sample(i). */
@@ -214,7 +224,7 @@ export function randomKernels(rt: GpuRuntime): Kernels {
       [ws, rt.params([n, k0, k1, INIT_STREAM, f32(scale)])],
       rt.grid(n),
     );
-    return { shape: out, data: await rt.read(ws, n) };
+    return rt.result(ws, out);
   };
 
   const fan = ({ shape, mode }: KaimingAttrs): number => (mode === "fan_out" ? shape[0] : shape[1]);

@@ -9,9 +9,17 @@
  * are split into chunks whose partial results a second pass reduces.
  * Any of these summation orders meets the budget n·u·Σ|x| (tolerance.ts).
  */
-import type { Kernels, ReduceAttrs, VarianceAttrs } from "../contract.ts";
-import { sizeOf, stridesOf, type Tensor } from "../tensor.ts";
-import { FLAT_INDEX, f32, type GpuRuntime, MAIN_1D } from "./runtime.ts";
+import type { ReduceAttrs, VarianceAttrs } from "../contract.ts";
+import { sizeOf, stridesOf } from "../tensor.ts";
+import {
+  countOf,
+  FLAT_INDEX,
+  f32,
+  type GpuKernels,
+  type GpuRuntime,
+  MAIN_1D,
+  type Operand,
+} from "./runtime.ts";
 import { WGSL_MATH } from "./wgsl-math.ts";
 
 /** A strided index space: sizes and element strides, outermost first. */
@@ -272,35 +280,33 @@ ${MAIN_1D}
 }`;
 }
 
-const asF32 = (t: Tensor): Float32Array => t.data as Float32Array;
-
-export function reductionKernels(rt: GpuRuntime): Kernels {
-  const outShape = (x: Tensor, axis: number) => x.shape.filter((_, d) => d !== axis);
+export function reductionKernels(rt: GpuRuntime): GpuKernels {
+  const outShape = (x: Operand, axis: number) => x.shape.filter((_, d) => d !== axis);
 
   /** Reduces x along `axis` on the GPU (the buffer is part of the current kernel call). */
-  const along = (xs: GPUBuffer, x: Tensor, axis: number, spec: ReduceSpec): GPUBuffer => {
+  const along = (xs: GPUBuffer, x: Operand, axis: number, spec: ReduceSpec): GPUBuffer => {
     const { kept, reduced } = axisDims(x.shape, axis);
     return reduceStrided(rt, xs, kept, reduced, spec);
   };
 
   const forward =
-    (spec: (x: Tensor, attrs: VarianceAttrs) => ReduceSpec) =>
-    async ({ x }: { x: Tensor }, attrs: ReduceAttrs | VarianceAttrs) => {
+    (spec: (x: Operand, attrs: VarianceAttrs) => ReduceSpec) =>
+    async ({ x }: { x: Operand }, attrs: ReduceAttrs | VarianceAttrs) => {
       const out = outShape(x, attrs.axis);
-      const xs = rt.upload(asF32(x));
+      const xs = rt.input(x);
       const y = along(xs, x, attrs.axis, spec(x, attrs as VarianceAttrs));
-      return { shape: out, data: await rt.read(y, sizeOf(out)) };
+      return rt.result(y, out);
     };
 
   /** Records the spread kernel; `bindings` are the inputs spreadWgsl(mode) declares. */
   const spread = (
     mode: SpreadMode,
-    x: Tensor,
+    x: Operand,
     axis: number,
     denom: number,
     inputs: GPUBuffer[],
   ) => {
-    const total = x.data.length;
+    const total = countOf(x);
     const n = x.shape[axis];
     const inner = sizeOf(x.shape.slice(axis + 1));
     const dx = rt.alloc(4 * total);
@@ -313,9 +319,9 @@ export function reductionKernels(rt: GpuRuntime): Kernels {
     return dx;
   };
 
-  const variance = async ({ x }: { x: Tensor }, { axis, unbiased }: VarianceAttrs) => {
+  const variance = async ({ x }: { x: Operand }, { axis, unbiased }: VarianceAttrs) => {
     const n = x.shape[axis];
-    const xs = rt.upload(asF32(x));
+    const xs = rt.input(x);
     // Two passes, the mean first, so that a large common offset does not cancel the variance.
     const mean = along(xs, x, axis, { combine: "sum", divisor: n });
     const out = outShape(x, axis);
@@ -325,38 +331,31 @@ export function reductionKernels(rt: GpuRuntime): Kernels {
       stat: mean,
       divisor: unbiased ? n - 1 : n,
     });
-    return { shape: out, data: await rt.read(v, sizeOf(out)) };
+    return rt.result(v, out);
   };
 
-  const grad = async (dx: GPUBuffer, x: Tensor): Promise<Tensor> => ({
-    shape: [...x.shape],
-    data: await rt.read(dx, x.data.length),
-  });
+  const grad = (dx: GPUBuffer, x: Operand) => rt.result(dx, x.shape);
 
-  const kernels: Kernels = {
+  const kernels: GpuKernels = {
     sum: forward(() => ({ combine: "sum" })),
     mean: forward((x, a) => ({ combine: "sum", divisor: x.shape[a.axis] })),
     max: forward(() => ({ combine: "max" })),
     variance,
 
-    sum_vjp: async ({ x, dy }, { axis }) =>
-      grad(spread("sum", x, axis, 1, [rt.upload(asF32(dy))]), x),
+    sum_vjp: async ({ x, dy }, { axis }) => grad(spread("sum", x, axis, 1, [rt.input(dy)]), x),
     mean_vjp: async ({ x, dy }, { axis }) =>
-      grad(spread("mean", x, axis, x.shape[axis], [rt.upload(asF32(dy))]), x),
+      grad(spread("mean", x, axis, x.shape[axis], [rt.input(dy)]), x),
     max_vjp: async ({ x, dy }, { axis }) => {
-      const xs = rt.upload(asF32(x));
+      const xs = rt.input(x);
       const m = along(xs, x, axis, { combine: "max" });
       const ties = along(xs, x, axis, { combine: "sum", prologue: "eq", stat: m });
-      return grad(spread("max", x, axis, 1, [xs, rt.upload(asF32(dy)), m, ties]), x);
+      return grad(spread("max", x, axis, 1, [xs, rt.input(dy), m, ties]), x);
     },
     variance_vjp: async ({ x, dy }, { axis, unbiased }) => {
       const n = x.shape[axis];
-      const xs = rt.upload(asF32(x));
+      const xs = rt.input(x);
       const mean = along(xs, x, axis, { combine: "sum", divisor: n });
-      return grad(
-        spread("variance", x, axis, unbiased ? n - 1 : n, [xs, rt.upload(asF32(dy)), mean]),
-        x,
-      );
+      return grad(spread("variance", x, axis, unbiased ? n - 1 : n, [xs, rt.input(dy), mean]), x);
     },
   };
   return kernels;

@@ -15,11 +15,19 @@
  * (Promise.all) never mix their dispatches. Breaking the rule is detected and reported.
  * Every buffer a batch took from the pool returns to it after the readback; don't keep one.
  *
+ * Device-resident calls: kernels take their inputs with `input(t)` (a host tensor is uploaded, a
+ * GpuTensor's buffer is bound as it is) and end with `results(...)`. A call made while
+ * `resident` is set ends without a readback: its outputs stay in their buffers as GpuTensors,
+ * for the next call of a chain; only `download` brings one back to the host.
+ *
  * Bindings: `dispatch` binds `bindings[i]` at `@group(0) @binding(i)`, in order. A buffer from
  * `upload`/`alloc` is a storage buffer (`var<storage, read>` or `read_write`), one from `params`
  * a uniform buffer (`var<uniform>`). The pipeline layout is "auto", so a binding the shader does
  * not use must not be passed.
  */
+
+import type { Attrs, DeviceTensor, Inputs, OpName, Output } from "../contract.ts";
+import { type AnyTensor, formatShape, sizeOf, type Tensor } from "../tensor.ts";
 
 /** Threads per workgroup of the 1-D kernels (WebGPU guarantees at least 256). */
 export const WG = 256;
@@ -45,6 +53,11 @@ export interface RuntimeStats {
   dispatches: number;
   /** Command buffers submitted (one per kernel call). */
   submits: number;
+  /** Staging buffers mapped to read outputs back (none in a resident call). */
+  readbacks: number;
+  /** Tensor bytes written to the device (upload, keep) and read back from it. */
+  bytesUp: number;
+  bytesDown: number;
 }
 
 /**
@@ -63,6 +76,46 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(wid, lid, nwg);`;
 
+/**
+ * A tensor kept in a storage buffer of one runtime: the WebGPU backend's DeviceTensor. Its
+ * buffer goes back to the runtime's pool when it is freed (or garbage-collected).
+ */
+export class GpuTensor implements DeviceTensor {
+  /** Undefined once freed. */
+  buffer: GPUBuffer | undefined;
+  constructor(
+    readonly shape: readonly number[],
+    readonly dtype: "float32" | "int32",
+    buffer: GPUBuffer,
+    readonly runtime: GpuRuntime,
+  ) {
+    this.buffer = buffer;
+  }
+}
+
+/** What a kernel takes: a host tensor, or a tensor already on this runtime's device. */
+export type Operand = AnyTensor | GpuTensor;
+
+/** The same value with GpuTensor allowed wherever a host tensor is. */
+export type Either<T> = T extends AnyTensor
+  ? T | GpuTensor
+  : T extends object
+    ? { [K in keyof T]: Either<T[K]> }
+    : T;
+
+/**
+ * The WebGPU kernels as written: each takes host tensors or GpuTensors, and returns host tensors
+ * or, in a resident call, GpuTensors. index.ts exposes them both ways.
+ */
+export type GpuKernels = {
+  [O in OpName]?: (inputs: Either<Inputs<O>>, attrs: Attrs<O>) => Promise<Either<Output<O>>>;
+};
+
+export const isGpuTensor = (t: unknown): t is GpuTensor => t instanceof GpuTensor;
+
+/** The element count of an operand, from its shape (a GpuTensor has no data on the host). */
+export const countOf = (t: Operand): number => sizeOf(t.shape);
+
 interface CachedPipeline {
   pipeline: GPUComputePipeline;
   /** The error scope around its creation: a WGSL compile or layout error, or null. */
@@ -79,6 +132,8 @@ interface Batch {
   dispatches: [string, Promise<GPUError | null>][];
   /** Set when a microtask ran while the batch was open: the caller awaited before `read`. */
   leaked: boolean;
+  /** Opened while `resident` was set: `results` keeps the outputs on the device. */
+  resident: boolean;
 }
 
 // GPUBufferUsage's values, spelled out so that this module loads before the WebGPU globals exist.
@@ -120,6 +175,9 @@ export class GpuRuntime {
     buffersReused: 0,
     dispatches: 0,
     submits: 0,
+    readbacks: 0,
+    bytesUp: 0,
+    bytesDown: 0,
   };
   /**
    * Whether kernels may merge partial results through subgroup shuffles: the device has the
@@ -148,6 +206,13 @@ export class GpuRuntime {
   private pooledBytes = 0;
   private batch: Batch | undefined;
   private lost: string | undefined;
+  /**
+   * Set (synchronously, around a kernel's first step) by the device kernels: the call that opens
+   * its batch now keeps its outputs on the device. See `onDevice` in index.ts.
+   */
+  resident = false;
+  /** Device tensors nobody freed go back when they are garbage-collected. */
+  private readonly unfreed = new FinalizationRegistry<GPUBuffer>((buffer) => buffer.destroy());
 
   /**
    * @param device the device every kernel runs on (the runtime does not own it: whoever created
@@ -228,7 +293,95 @@ export class GpuRuntime {
   upload(data: Float32Array | Int32Array | Uint32Array): GPUBuffer {
     const buffer = this.take(STORAGE, Math.max(4, data.byteLength));
     if (data.byteLength > 0) this.device.queue.writeBuffer(buffer, 0, data);
+    this.stats.bytesUp += data.byteLength;
     return buffer;
+  }
+
+  /**
+   * The storage buffer holding a kernel's input: a GpuTensor's own buffer (no copy), or a host
+   * tensor's data uploaded for this call.
+   */
+  input(t: Operand): GPUBuffer {
+    if (t instanceof GpuTensor) return this.bufferOf(t);
+    return this.upload(t.data as Float32Array | Int32Array);
+  }
+
+  /** A GpuTensor holding a copy of `t`, outside any kernel call. */
+  keep(t: AnyTensor): GpuTensor {
+    const data = t.data instanceof Int32Array ? t.data : new Float32Array(t.data);
+    const buffer = this.take(STORAGE, Math.max(4, data.byteLength), false);
+    if (data.byteLength > 0) this.device.queue.writeBuffer(buffer, 0, data);
+    this.stats.bytesUp += data.byteLength;
+    return this.adopt(buffer, t.shape, t.data instanceof Int32Array ? "int32" : "float32");
+  }
+
+  /** Copies a GpuTensor back to the host: the one transfer a chain of device calls makes. */
+  async download(t: GpuTensor): Promise<AnyTensor> {
+    const buffer = this.bufferOf(t);
+    if (this.batch) throw new Error("WebGPU runtime: download inside an open kernel call");
+    const [data] = await this.readAll([[buffer, sizeOf(t.shape)]]);
+    const shape = [...t.shape];
+    return t.dtype === "int32" ? { shape, data: new Int32Array(data.buffer) } : { shape, data };
+  }
+
+  /** Frees a GpuTensor: its buffer goes back to the pool, and using it again throws. */
+  free(t: GpuTensor): void {
+    const buffer = this.bufferOf(t);
+    t.buffer = undefined;
+    this.unfreed.unregister(t);
+    this.give(STORAGE, buffer);
+  }
+
+  /**
+   * Ends the kernel call with one output: a host tensor read back (one submit, one mapping), or,
+   * in a resident call, the buffer itself as a GpuTensor.
+   */
+  async result(buffer: GPUBuffer, shape: readonly number[]): Promise<Tensor | GpuTensor> {
+    const [t] = await this.results([[buffer, shape]]);
+    return t;
+  }
+
+  /** Ends the kernel call with several outputs (see `result`): one submit for all of them. */
+  async results(
+    outputs: readonly (readonly [GPUBuffer, readonly number[]])[],
+  ): Promise<(Tensor | GpuTensor)[]> {
+    const batch = this.batch ?? this.newBatch();
+    if (!batch.resident) {
+      const data = await this.readAll(outputs.map(([b, shape]) => [b, sizeOf(shape)] as const));
+      return data.map((d, i) => ({ shape: [...outputs[i][1]], data: d }));
+    }
+    this.batch = batch;
+    const kept = outputs.map(([buffer, shape]) => {
+      // An output must own its buffer: a kernel that hands back an input's, or one buffer
+      // twice, gets a copy (the contract's outputs never alias anything).
+      if (!batch.buffers.delete(buffer)) {
+        const copy = this.alloc(4 * sizeOf(shape));
+        batch.buffers.delete(copy);
+        this.copy(buffer, copy, 4 * sizeOf(shape));
+        buffer = copy;
+      }
+      return [buffer, shape] as const;
+    });
+    try {
+      await this.readAll([]);
+    } catch (e) {
+      for (const [b] of kept) this.give(STORAGE, b);
+      throw e;
+    }
+    return kept.map(([buffer, shape]) => this.adopt(buffer, shape, "float32"));
+  }
+
+  private adopt(buffer: GPUBuffer, shape: readonly number[], dtype: "float32" | "int32") {
+    const t = new GpuTensor([...shape], dtype, buffer, this);
+    this.unfreed.register(t, buffer, t);
+    return t;
+  }
+
+  private bufferOf(t: GpuTensor): GPUBuffer {
+    if (t.runtime !== this) throw new Error("WebGPU runtime: a device tensor of another device");
+    if (!t.buffer)
+      throw new Error(`WebGPU runtime: device tensor ${formatShape(t.shape)} was freed`);
+    return t.buffer;
   }
 
   /** A storage buffer of `bytes` (a multiple of 4) whose contents are undefined. */
@@ -378,6 +531,8 @@ export class GpuRuntime {
       }
       if (!staging) return outputs.map(() => new Float32Array(0));
       try {
+        this.stats.readbacks++;
+        this.stats.bytesDown += total;
         await yielding(staging.mapAsync(MAP_MODE_READ, 0, total));
         const mapped = staging.getMappedRange(0, total);
         const results = outputs.map(([, n], i) => new Float32Array(mapped, offsets[i], n).slice());
@@ -410,7 +565,13 @@ export class GpuRuntime {
   }
 
   private newBatch(): Batch {
-    return { buffers: new Set(), pipelines: new Map(), dispatches: [], leaked: false };
+    return {
+      buffers: new Set(),
+      pipelines: new Map(),
+      dispatches: [],
+      leaked: false,
+      resident: this.resident,
+    };
   }
 
   /** The open kernel call, or a new one; a microtask flags it if the caller awaits too early. */

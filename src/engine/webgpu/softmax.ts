@@ -32,10 +32,8 @@
  * of −∞ gives NaN (0/0) except logsumexp = −∞. A −∞ entry in a finite row gets exactly 0: the
  * rescale e^(m − M) is never formed where m is −∞ (−∞ − (−∞) would be NaN).
  */
-import type { Kernels } from "../contract.ts";
-import { sizeOf, type Tensor } from "../tensor.ts";
-import type { GpuRuntime } from "./runtime.ts";
-import { WG } from "./runtime.ts";
+import { sizeOf } from "../tensor.ts";
+import { countOf, type GpuKernels, type GpuRuntime, type Operand, WG } from "./runtime.ts";
 import { WGSL_MATH } from "./wgsl-math.ts";
 
 /** Fewest elements per thread before a row gets more threads (tuned on SwiftShader). */
@@ -429,18 +427,16 @@ export function recordRows(
   return out;
 }
 
-const asF32 = (t: Tensor): Float32Array => t.data as Float32Array;
-
 /** Rows and row length of x on its last axis (a scalar is one row of one). */
-function rowsOf(x: Tensor): { rows: number; n: number } {
+function rowsOf(x: Operand): { rows: number; n: number } {
   const n = x.shape.length === 0 ? 1 : x.shape[x.shape.length - 1];
   return { rows: sizeOf(x.shape.slice(0, -1)), n };
 }
 
-export function softmaxKernels(rt: GpuRuntime): Kernels {
+export function softmaxKernels(rt: GpuRuntime): GpuKernels {
   const forward =
     (kind: "softmax" | "log_softmax" | "logsumexp") =>
-    async ({ x }: { x: Tensor }) => {
+    async ({ x }: { x: Operand }) => {
       const { rows, n } = rowsOf(x);
       const shape = kind === "logsumexp" ? x.shape.slice(0, -1) : [...x.shape];
       if (rows === 0 || n === 0) {
@@ -450,18 +446,17 @@ export function softmaxKernels(rt: GpuRuntime): Kernels {
           data: new Float32Array(sizeOf(shape)).fill(kind === "logsumexp" ? -Infinity : 0),
         };
       }
-      const y = recordRows(rt, kind, rt.upload(asF32(x)), rows, n, []);
-      return { shape, data: await rt.read(y, sizeOf(shape)) };
+      const y = recordRows(rt, kind, rt.input(x), rows, n, []);
+      return rt.result(y, shape);
     };
 
   const backward =
     (kind: "softmax_vjp" | "log_softmax_vjp" | "logsumexp_vjp") =>
-    async ({ x, dy }: { x: Tensor; dy: Tensor }) => {
+    async ({ x, dy }: { x: Operand; dy: Operand }) => {
       const { rows, n } = rowsOf(x);
-      if (rows === 0 || n === 0)
-        return { shape: [...x.shape], data: new Float32Array(x.data.length) };
-      const dx = recordRows(rt, kind, rt.upload(asF32(x)), rows, n, [rt.upload(asF32(dy))]);
-      return { shape: [...x.shape], data: await rt.read(dx, rows * n) };
+      if (rows === 0 || n === 0) return { shape: [...x.shape], data: new Float32Array(countOf(x)) };
+      const dx = recordRows(rt, kind, rt.input(x), rows, n, [rt.input(dy)]);
+      return rt.result(dx, [...x.shape]);
     };
 
   return {

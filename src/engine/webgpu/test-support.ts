@@ -1,7 +1,6 @@
 /** What the WebGPU test files share: the backend (or a loud note why there is none) and data. */
 import { execFileSync } from "node:child_process";
 import { availableParallelism } from "node:os";
-import type { Tensor } from "../tensor.ts";
 import {
   type AdapterInfo,
   createWebGpuBackend,
@@ -36,16 +35,8 @@ export async function webgpuForTests(what: string): Promise<WebGpuBackend | unde
   return undefined;
 }
 
-/** A deterministic float32 tensor, offset + scale·U(−½, ½), from a linear congruential generator. */
-export function lcgTensor(shape: number[], scale: number, seed = 1, offset = 0): Tensor {
-  let s = seed;
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = Float32Array.from({ length: n }, () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return offset + (s / 2147483648 - 0.5) * scale;
-  });
-  return { shape, data };
-}
+// Tests import the generator from here, beside the backend they test.
+export { lcgTensor } from "../examples.ts";
 
 /**
  * Under vitest with several workers, moves this test process (every thread) onto one core when
