@@ -55,7 +55,6 @@ const OWN_PROCESS = [
   ...LONGEST,
   "src/engine/webgpu/teardown.test.ts",
   "src/engine/webgpu/webgpu.test.ts",
-  "src/engine/webgpu/device.test.ts",
   "src/engine/webgpu/norm.test.ts",
   "src/engine/webgpu/random.test.ts",
   "src/verify/wgsl-adapter.test.ts",

@@ -90,8 +90,9 @@ export async function loadTheirs(kind: TheirKind): Promise<Theirs> {
 
 /** The GPUDevice a backend runs on: our runtime's, or TensorFlow.js-webgpu's (public field). */
 async function deviceOf(b: Backend): Promise<GPUDevice | undefined> {
-  const o = b as { runtime?: { device?: GPUDevice }; device?: GPUDevice };
-  if (o.runtime?.device ?? o.device) return o.runtime?.device ?? o.device;
+  // (`backend.device` is the contract's device tensors, not a GPUDevice.)
+  const o = b as { runtime?: { device?: GPUDevice } };
+  if (o.runtime?.device) return o.runtime.device;
   if (b.name !== "tfjs-webgpu") return undefined;
   const tf = await import("@tensorflow/tfjs-core");
   return (tf.findBackend("webgpu") as { device?: GPUDevice } | null)?.device;

@@ -2,6 +2,7 @@
 import type { Law } from "../src/harness/law.ts";
 import { activationLaws } from "./activations.laws.ts";
 import { backpropLaws } from "./backprop.laws.ts";
+import { deviceLaws } from "./device.laws.ts";
 import { dropoutLaws } from "./dropout.laws.ts";
 import { engineLaws } from "./engine.laws.ts";
 import { goldenLaws } from "./golden.laws.ts";
@@ -22,6 +23,7 @@ export const allLaws: readonly Law[] = [
   ...backpropLaws,
   ...regularizationLaws,
   ...engineLaws,
+  ...deviceLaws,
   ...sizeLaws,
   ...goldenLaws,
 ];

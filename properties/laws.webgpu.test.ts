@@ -7,6 +7,7 @@ import type { WebGpuBackend } from "../src/engine/webgpu/index.ts";
 import { shareOneCoreWithSwiftShader } from "../src/engine/webgpu/test-support.ts";
 import { backendsUnderTest } from "../src/verify/backends.ts";
 import { describeLaws } from "./describe-laws.ts";
+import { describeDeviceTensors } from "./webgpu-device.tests.ts";
 
 const backends = await backendsUnderTest(process.env, "webgpu");
 if (backends.length === 0) {
@@ -16,3 +17,4 @@ if (backends.length === 0) {
 }
 shareOneCoreWithSwiftShader((backends[0] as WebGpuBackend | undefined)?.adapterInfo);
 describeLaws(backends);
+if (backends[0]) describeDeviceTensors(backends[0] as WebGpuBackend);

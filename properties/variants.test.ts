@@ -12,6 +12,7 @@ import { tensor } from "../src/engine/tensor.ts";
 import { envOptions, runLaw } from "../src/harness/law.ts";
 import { erf } from "../src/harness/stats.ts";
 import { ulpOf } from "../src/harness/tolerance.ts";
+import { withBoxedDevice } from "../src/selftest/boxed-device.ts";
 import { erf32, goodVariants } from "../src/selftest/variants.ts";
 import { reference } from "../src/verify/backends.ts";
 import { contractOps } from "../src/verify/verify.ts";
@@ -81,3 +82,14 @@ for (const variant of goodVariants) {
     }
   });
 }
+
+describe("a correct device (cpu32's kernels on boxed host tensors)", () => {
+  const boxed = withBoxedDevice(cpu32);
+  for (const law of allLaws.filter((l) => l.id.startsWith("I6"))) {
+    test(`${law.id} accepts it: ${law.title}`, async () => {
+      const result = await runLaw(law, boxed, options);
+      expect(result.message ?? "", `${law.id} rejects ${boxed.name}`).toBe("");
+      expect(result.status).toBe("passed");
+    }, 180_000);
+  }
+});

@@ -12,6 +12,9 @@
  */
 
 export { allLaws } from "../properties/index.ts";
+// The autograd tape, on host tensors (new Tape(backend)) or device ones (Tape.onDevice(backend)).
+export type { TapeOptions } from "./engine/autograd.ts";
+export { Tape, Var } from "./engine/autograd.ts";
 export type { CallOptions, Ops } from "./engine/call.ts";
 // The validated door to any backend: ops(cpu).softmax({ x }, {}), or call(cpu, "softmax", …).
 export { call, ops } from "./engine/call.ts";

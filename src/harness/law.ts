@@ -217,6 +217,20 @@ export class LawContext {
     attrs: Attrs<O>,
   ): Promise<Output<O>> {
     const actual = await this.call(op, inputs, attrs);
+    await this.expectWithinBudget(op, inputs, attrs, actual);
+    return actual;
+  }
+
+  /**
+   * Compares outputs the backend computed some other way (on its device tensors, say) with the
+   * float64 reference on `inputs`, every output within the op's budget for this dtype.
+   */
+  async expectWithinBudget<O extends OpName>(
+    op: O,
+    inputs: Inputs<O>,
+    attrs: Attrs<O>,
+    actual: Output<O>,
+  ): Promise<void> {
     const { expected, fields } = await this.budget(op, inputs, attrs);
     const budget = budgetFor(this.backend, op);
     const single = "shape" in (expected as object);
@@ -234,7 +248,40 @@ export class LawContext {
       }
     }
     this.recordBudgetUse(op, share);
-    return actual;
+  }
+
+  /**
+   * Two computations of `op` on the same inputs by this backend (on host tensors and on device
+   * tensors, say): each may miss the exact value by the op's budget, so they may differ by twice
+   * it, and no more. Unlike `expectWithinBudget`, an op the backend gets wrong both ways passes
+   * here: that is the other laws' finding.
+   */
+  async expectAgree<O extends OpName>(
+    what: string,
+    op: O,
+    inputs: Inputs<O>,
+    attrs: Attrs<O>,
+    actual: Output<O>,
+    other: Output<O>,
+  ): Promise<void> {
+    const { expected, fields } = await this.budget(op, inputs, attrs);
+    const single = "shape" in (expected as object);
+    const pick = (o: Output<O>, key: string) =>
+      (single ? o : (o as Record<string, Tensor>)[key]) as Tensor;
+    for (const [key, { tol, rule }] of Object.entries(fields)) {
+      const [a, b] = [pick(actual, key), pick(other, key)];
+      const label = `${op}${single ? "" : `.${key}`} ${what}`;
+      const m = compare(
+        label,
+        a.data,
+        b.data,
+        tol.map((t) => 2 * t),
+        a.shape,
+        this.dtype,
+        `2 × (${rule})`,
+      );
+      if (m.failing > 0) this.fail(formatMismatch(m), m);
+    }
   }
 
   private recordBudgetUse(op: string, share: number): void {

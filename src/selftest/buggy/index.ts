@@ -2,6 +2,7 @@
 import { mutants as activations } from "./activations.ts";
 import { mutants as backprop } from "./backprop.ts";
 import { mutants as boundary } from "./boundary.ts";
+import { mutants as device } from "./device.ts";
 import { mutants as dropout } from "./dropout.ts";
 import { mutants as engine } from "./engine.ts";
 import { mutants as init } from "./init.ts";
@@ -23,4 +24,5 @@ export const allMutants: readonly Mutant[] = [
   ...regularization,
   ...engine,
   ...boundary,
+  ...device,
 ];
