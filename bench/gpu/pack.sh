@@ -33,10 +33,11 @@ if [ "$(ls "$out"/*.deb 2>/dev/null | wc -l)" -lt 7 ]; then
   (cd "$out" && apt-get "${o[@]}" download $debs 2>&1 | grep -v unsandboxed)
 fi
 
-# The programs: one ESM file each (the CLI, the benchmarks with TensorFlow.js inside), webgpu left
+# The programs: one ESM file each (the CLI, the benchmarks and the device-tensor benchmark with
+# TensorFlow.js inside), webgpu left
 # external (it loads dawn.node from its folder). The goldens are read from the bundle's own
 # folder (golden/load.ts uses import.meta.url).
-npx esbuild bench/gpu/verify.ts bench/run.ts --bundle --platform=node --format=esm \
+npx esbuild bench/gpu/verify.ts bench/run.ts bench/device.ts --bundle --platform=node --format=esm \
   --target=node20 --external:webgpu --outdir="$out/app" --entry-names="[name]" --out-extension:.js=.mjs --log-level=warning \
   --banner:js="import { createRequire as tlCreateRequire } from 'node:module'; const require = tlCreateRequire(import.meta.url);"
 cp golden/*.json "$out/app/"

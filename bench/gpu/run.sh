@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs the WebGPU laws and the kernel timings on a bare Linux x86-64 GPU machine with no Node,
 # from what bench/gpu/pack.sh put in .gpu/ (carried with the working tree). Run from the repo
-# root. Results go to ${OUT:-.gpu/out}: laws.json / laws.md, and the benchmark results.
-# Usage: bench/gpu/run.sh [laws|bench|all] [arguments for bench/run.ts…]   (default: all)
+# root. Results go to ${OUT:-.gpu/out}: laws.json / laws.md, the benchmark results, and
+# device.md (device-resident tensors: transfers and the MLP training step, bench/device.ts).
+# Usage: bench/gpu/run.sh [laws|bench|device|all] [arguments for bench/run.ts…]   (default: all)
 set -uo pipefail
 what=all
-case "${1:-}" in laws | bench | all) what=$1; shift ;; esac
+case "${1:-}" in laws | bench | device | all) what=$1; shift ;; esac
 cd "$(dirname "$0")/../.."
 gpu=$PWD/.gpu
 out=${OUT:-$gpu/out}
@@ -32,10 +33,19 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,m
 # A real GPU must be found: never fall back to a software adapter here.
 export TENSORLAWS_REQUIRE_GPU=1
 status=0
-[ "$what" = bench ] || "$node" "$gpu/app/verify.mjs" verify --builtin webgpu --json "$out/laws.json" --markdown "$out/laws.md" \
-  2>&1 | tee "$out/laws.txt" || status=1
+if [ "$what" = laws ] || [ "$what" = all ]; then
+  "$node" "$gpu/app/verify.mjs" verify --builtin webgpu --json "$out/laws.json" --markdown "$out/laws.md" \
+    2>&1 | tee "$out/laws.txt" || status=1
+fi
 # The benchmarks at real-GPU sizes, ours next to TensorFlow.js-webgpu on the same adapter;
 # extra arguments go to bench/run.ts (e.g. --filter softmax).
-[ "$what" = laws ] || "$node" "$gpu/app/run.mjs" --full --backends webgpu,tfjs-webgpu --out "$out/bench.json" "$@" \
-  2>&1 | tee "$out/bench.txt" || status=1
+if [ "$what" = bench ] || [ "$what" = all ]; then
+  "$node" "$gpu/app/run.mjs" --full --backends webgpu,tfjs-webgpu --out "$out/bench.json" "$@" \
+    2>&1 | tee "$out/bench.txt" || status=1
+fi
+# Device-resident tensors at real-GPU sizes: host↔device GB/s against raw Dawn, and a 3-layer
+# MLP training step (batch and width 4096) on host tensors, on device tensors and in tfjs-webgpu.
+if [ "$what" = device ] || [ "$what" = all ]; then
+  "$node" "$gpu/app/device.mjs" --full 2>&1 | tee "$out/device.md" || status=1
+fi
 exit $status

@@ -64,7 +64,12 @@ export async function callDevice<O extends OpName>(
   // Validate on stand-ins with the handles' shapes and dtypes; hand the kernel the handles.
   const standIns: Record<string, unknown> = {};
   for (const [name, t] of Object.entries(inputs)) {
-    const got = deviceShape(t);
+    let got: ReturnType<typeof deviceShape>;
+    try {
+      got = deviceShape(t);
+    } catch (e) {
+      throw new InvalidArgumentError(op, name, `could not be read: ${describeThrown(e)}`);
+    }
     if (typeof got === "string") throw new InvalidArgumentError(op, name, got);
     standIns[name] = shapeOnly(got.shape, got.dtype);
   }
@@ -86,9 +91,28 @@ export async function callDevice<O extends OpName>(
   } finally {
     clearTimeout(timer);
   }
-  const keys = Object.keys(checked.shapes);
+  try {
+    checkOutputs(result, checked.shapes, backend, breach);
+  } catch (e) {
+    if (e instanceof KernelContractError) throw e;
+    // A proxy or a throwing getter in what the kernel returned is the kernel's breach.
+    throw breach(`returned an output that could not be read: ${describeThrown(e)}`);
+  }
+  return result as OnDevice<Output<O>>;
+}
+
+/** Throws `breach(...)` unless each output is a device tensor of the contract's shape and dtype. */
+function checkOutputs(
+  result: unknown,
+  shapes: Record<string, readonly number[]>,
+  backend: Backend,
+  breach: (reason: string) => KernelContractError,
+): void {
+  const keys = Object.keys(shapes);
   const single = keys.length === 1 && keys[0] === "y";
-  const outputs = (single ? { y: result } : (result ?? {})) as Record<string, unknown>;
+  if (!single && (typeof result !== "object" || result === null))
+    throw breach("returned no outputs");
+  const outputs = (single ? { y: result } : result) as Record<string, unknown>;
   for (const key of keys) {
     const label = single ? "its output" : `output '${key}'`;
     const got = deviceShape(outputs[key]);
@@ -96,11 +120,10 @@ export async function callDevice<O extends OpName>(
     if (got.dtype !== backend.dtype) {
       throw breach(`${label} has dtype ${got.dtype}, the backend declares ${backend.dtype}`);
     }
-    if (!sameShape(got.shape, checked.shapes[key])) {
+    if (!sameShape(got.shape, shapes[key])) {
       throw breach(
-        `${label} has shape ${formatShape(got.shape)}, expected ${formatShape(checked.shapes[key])}`,
+        `${label} has shape ${formatShape(got.shape)}, expected ${formatShape(shapes[key])}`,
       );
     }
   }
-  return result as OnDevice<Output<O>>;
 }

@@ -308,7 +308,11 @@ export class GpuRuntime {
 
   /** A GpuTensor holding a copy of `t`, outside any kernel call. */
   keep(t: AnyTensor): GpuTensor {
-    const data = t.data instanceof Int32Array ? t.data : new Float32Array(t.data);
+    // writeBuffer copies at once: a float32 or int32 array goes as it is, float64 is narrowed.
+    const data =
+      t.data instanceof Int32Array || t.data instanceof Float32Array
+        ? t.data
+        : new Float32Array(t.data);
     const buffer = this.take(STORAGE, Math.max(4, data.byteLength), false);
     if (data.byteLength > 0) this.device.queue.writeBuffer(buffer, 0, data);
     this.stats.bytesUp += data.byteLength;
