@@ -6,9 +6,9 @@
  *   npm run bench:device -- --full    the real-GPU sizes (batch and width 4096, 512 MB)
  *
  * 1. Transfers: host → device and device → host GB/s of our runtime (`device.upload` and
- *    `device.read`: writeBuffer staging, a reused mapped staging buffer) next to raw Dawn on the
- *    same device (writeBuffer into a fresh buffer; copy into a fresh MAP_READ buffer, map, copy
- *    out), 1 MB to 64 MB (512 MB with --full). Each is the median of a few, after one warm-up.
+ *    `device.read`: writeBuffer staging, pooled buffers, a reused mapped staging buffer) next to
+ *    raw Dawn at its best on the same device (one buffer and one staging buffer, reused), 1 MB to
+ *    64 MB (512 MB with --full). Each is the median of several, after one warm-up.
  * 2. A training step of a 3-layer MLP (batch × width → width → width → 10, ReLU, cross-entropy,
  *    SGD) three ways on the same adapter: ours on host tensors (every op reads back), ours on
  *    device tensors (Tape.onDevice, the update by device kernels: nothing reads back but the
@@ -49,27 +49,34 @@ async function timeMs(f: () => Promise<unknown>, reps: number): Promise<number> 
 // ---------------------------------------------------------------------------------------------
 // Transfers
 
+// GPUBufferUsage bits: STORAGE | COPY_SRC | COPY_DST, and MAP_READ | COPY_DST.
 const STORAGE = 0x80 | 0x4 | 0x8;
 const READBACK = 0x1 | 0x8;
 
-/** Raw Dawn: writeBuffer and wait; copy to a fresh MAP_READ buffer, map and copy out. */
-function rawDawn(device: GPUDevice) {
+/**
+ * Raw Dawn at its best, for `bytes`: one storage buffer written with writeBuffer (then waiting
+ * for the queue), one MAP_READ buffer reused for every readback (copy, map, copy out, unmap).
+ */
+function rawDawn(device: GPUDevice, bytes: number) {
+  const buffer = device.createBuffer({ size: bytes, usage: STORAGE });
+  const staging = device.createBuffer({ size: bytes, usage: READBACK });
   return {
     async upload(data: Float32Array) {
-      const b = device.createBuffer({ size: data.byteLength, usage: STORAGE });
-      device.queue.writeBuffer(b, 0, data);
+      device.queue.writeBuffer(buffer, 0, data);
       await device.queue.onSubmittedWorkDone();
-      return b;
     },
-    async read(b: GPUBuffer) {
-      const staging = device.createBuffer({ size: b.size, usage: READBACK });
+    async read() {
       const encoder = device.createCommandEncoder();
-      encoder.copyBufferToBuffer(b, 0, staging, 0, b.size);
+      encoder.copyBufferToBuffer(buffer, 0, staging, 0, bytes);
       device.queue.submit([encoder.finish()]);
       await staging.mapAsync(1);
       const out = new Float32Array(staging.getMappedRange().slice(0));
-      staging.destroy();
+      staging.unmap();
       return out;
+    },
+    destroy() {
+      buffer.destroy();
+      staging.destroy();
     },
   };
 }
@@ -77,33 +84,29 @@ function rawDawn(device: GPUDevice) {
 async function transfers(backend: Backend & { runtime: { device: GPUDevice } }): Promise<string[]> {
   const device = backend.runtime.device;
   const dev = backend.device!;
-  const raw = rawDawn(device);
   const sizes = full ? [1, 16, 64, 256, 512] : [1, 4, 16, 64];
   const rows = [
     "| size | ours upload GB/s | Dawn upload GB/s | ours read GB/s | Dawn read GB/s |",
     "|---:|---:|---:|---:|---:|",
   ];
   for (const mb of sizes) {
-    const n = (mb * MB) / 4;
-    if (mb * MB > device.limits.maxBufferSize) break;
-    const host: Tensor = { shape: [n], data: new Float32Array(n).fill(1.5) };
-    const reps = mb >= 256 ? 3 : 7;
+    const bytes = mb * MB;
+    if (bytes > device.limits.maxBufferSize) break;
+    const host: Tensor = { shape: [bytes / 4], data: new Float32Array(bytes / 4).fill(1.5) };
+    const reps = mb >= 256 ? 5 : 15;
     const oursUp = await timeMs(async () => {
       const t = await dev.upload(host);
       await device.queue.onSubmittedWorkDone();
       dev.free(t);
     }, reps);
-    const dawnUp = await timeMs(
-      async () => (await raw.upload(host.data as Float32Array)).destroy(),
-      reps,
-    );
     const held = await dev.upload(host);
     const oursRead = await timeMs(() => dev.read(held), reps);
     dev.free(held);
-    const buffer = await raw.upload(host.data as Float32Array);
-    const dawnRead = await timeMs(() => raw.read(buffer), reps);
-    buffer.destroy();
-    const gbps = (ms: number) => ((mb * MB) / (ms / 1000) / 1e9).toFixed(2);
+    const raw = rawDawn(device, bytes);
+    const dawnUp = await timeMs(() => raw.upload(host.data as Float32Array), reps);
+    const dawnRead = await timeMs(() => raw.read(), reps);
+    raw.destroy();
+    const gbps = (ms: number) => (bytes / (ms / 1000) / 1e9).toFixed(2);
     rows.push(
       `| ${mb} MB | ${gbps(oursUp)} | ${gbps(dawnUp)} | ${gbps(oursRead)} | ${gbps(dawnRead)} |`,
     );
