@@ -166,6 +166,23 @@ export function describeDeviceTensors(gpu: WebGpuBackend): void {
       for (const h of [...uploads, dt]) dev.free(h);
     });
 
+    it("a device call returns without waiting for its error checks, and an error they find surfaces at the next read", async () => {
+      const rt = gpu.runtime;
+      // A resident call, as device kernels make one: the flag is up when its batch opens.
+      rt.resident = true;
+      const out = rt.alloc(16);
+      rt.dispatch("test:broken", () => "this is not WGSL", [out], [1]);
+      const pending = rt.result(out, [4]);
+      rt.resident = false;
+      const broken = await pending;
+      const fine = await dev.upload(x([4]));
+      await expect(dev.read(fine)).rejects.toThrow(/earlier call.*"test:broken" failed to build/);
+      // Reported once: the next read is clean.
+      expect((await dev.read(fine)).shape).toEqual([4]);
+      dev.free(broken as DeviceTensor);
+      dev.free(fine);
+    });
+
     it("device tensors are validated by shape and dtype, and a freed one cannot be used", async () => {
       const a = await dev.upload(x([2, 3]));
       const b = await dev.upload(x([4, 5]));

@@ -211,6 +211,9 @@ export class GpuRuntime {
    * its batch now keeps its outputs on the device. See `onDevice` in index.ts.
    */
   resident = false;
+  /** Error checks of resident calls still pending, and the first error one found. */
+  private readonly unchecked = new Set<Promise<void>>();
+  private deferred: Error | undefined;
   /** Device tensors nobody freed go back when they are garbage-collected. */
   private readonly unfreed = new FinalizationRegistry<GPUBuffer>((buffer) => buffer.destroy());
 
@@ -323,6 +326,7 @@ export class GpuRuntime {
   async download(t: GpuTensor): Promise<AnyTensor> {
     const buffer = this.bufferOf(t);
     if (this.batch) throw new Error("WebGPU runtime: download inside an open kernel call");
+    await this.surfaceDeferred();
     const [data] = await this.readAll([[buffer, sizeOf(t.shape)]]);
     const shape = [...t.shape];
     return t.dtype === "int32" ? { shape, data: new Int32Array(data.buffer) } : { shape, data };
@@ -366,11 +370,15 @@ export class GpuRuntime {
       }
       return [buffer, shape] as const;
     });
+    this.batch = undefined;
     try {
-      await this.readAll([]);
+      this.submitResident(batch);
     } catch (e) {
       for (const [b] of kept) this.give(STORAGE, b);
       throw e;
+    } finally {
+      // Queue order keeps the temporaries safe to reuse by the next call.
+      for (const b of batch.buffers) this.give(poolOf(b), b);
     }
     return kept.map(([buffer, shape]) => this.adopt(buffer, shape, "float32"));
   }
@@ -512,27 +520,7 @@ export class GpuRuntime {
           if (n > 0) encoder.copyBufferToBuffer(buffer, 0, staging!, offsets[i], n * 4);
         });
       }
-      this.device.pushErrorScope("validation");
-      this.device.pushErrorScope("out-of-memory");
-      this.device.queue.submit([encoder.finish()]);
-      const oom = this.device.popErrorScope();
-      const invalid = this.device.popErrorScope();
-      this.stats.submits++;
-
-      for (const [key, built] of batch.pipelines) {
-        const error = await built;
-        if (error) throw new Error(`WebGPU kernel "${key}" failed to build: ${error.message}`);
-      }
-      for (const [key, check] of batch.dispatches) {
-        const error = await check;
-        if (error)
-          throw new Error(`WebGPU kernel "${key}" was dispatched wrongly: ${error.message}`);
-      }
-      const error = (await oom) ?? (await invalid);
-      if (error) {
-        const kernels = [...batch.pipelines.keys()].join(", ") || "copies only";
-        throw new Error(`WebGPU error in a call of [${kernels}]: ${error.message}`);
-      }
+      await this.submit(batch, encoder);
       if (!staging) return outputs.map(() => new Float32Array(0));
       try {
         this.stats.readbacks++;
@@ -550,6 +538,65 @@ export class GpuRuntime {
       for (const b of batch.buffers) this.give(poolOf(b), b);
       if (staging?.mapState === "unmapped") this.give(STAGING, staging);
     }
+  }
+
+  /**
+   * Submits a batch's commands; resolves once every error scope around it has answered, and
+   * rejects with the first error, naming the kernel (a build error, a wrong dispatch, a device
+   * error). Everything up to the submit is synchronous.
+   */
+  private async submit(batch: Batch, encoder: GPUCommandEncoder): Promise<void> {
+    this.device.pushErrorScope("validation");
+    this.device.pushErrorScope("out-of-memory");
+    this.device.queue.submit([encoder.finish()]);
+    const oom = this.device.popErrorScope();
+    const invalid = this.device.popErrorScope();
+    this.stats.submits++;
+    for (const [key, built] of batch.pipelines) {
+      const error = await built;
+      if (error) throw new Error(`WebGPU kernel "${key}" failed to build: ${error.message}`);
+    }
+    for (const [key, check] of batch.dispatches) {
+      const error = await check;
+      if (error) throw new Error(`WebGPU kernel "${key}" was dispatched wrongly: ${error.message}`);
+    }
+    const error = (await oom) ?? (await invalid);
+    if (error) {
+      const kernels = [...batch.pipelines.keys()].join(", ") || "copies only";
+      throw new Error(`WebGPU error in a call of [${kernels}]: ${error.message}`);
+    }
+  }
+
+  /**
+   * Ends a resident call without waiting: submits it and returns, its error scopes still
+   * pending (waiting for them cost each call of a chain a round trip to the device's event
+   * loop). Like WebGPU's own errors, one found later surfaces at the next `download`.
+   */
+  private submitResident(batch: Batch): void {
+    if (batch.leaked) {
+      throw new Error(
+        "WebGPU runtime: a kernel awaited between its first upload and its result; the batch " +
+          "may hold another call's work (keep upload → dispatch → result synchronous)",
+      );
+    }
+    if (this.lost) throw new Error(`WebGPU device lost (${this.lost})`);
+    const checks = this.submit(batch, batch.encoder ?? this.device.createCommandEncoder());
+    this.unchecked.add(checks);
+    checks.then(
+      () => this.unchecked.delete(checks),
+      (e: unknown) => {
+        this.unchecked.delete(checks);
+        this.deferred ??= e instanceof Error ? e : new Error(String(e));
+      },
+    );
+  }
+
+  /** Waits for the error checks of resident calls; throws (once) the first error they found. */
+  private async surfaceDeferred(): Promise<void> {
+    await Promise.allSettled([...this.unchecked]);
+    const error = this.deferred;
+    this.deferred = undefined;
+    if (error) throw new Error(`an earlier call on device tensors failed: ${error.message}`);
   }
 
   /** Abandons the open kernel call (after an exception): its buffers return to the pool. */
