@@ -286,14 +286,13 @@ export async function createTfjsBackend(kind: TfjsKind): Promise<TfjsBackend | u
     }
     const out = tf.tidy(f);
     if (resident.getStore()) {
-      // Outputs stay as tf.Tensors; one that is an input's own (eval batch-norm's running
-      // statistics) is cloned, so that every device tensor owns its tensor.
-      const owned = new Set<tf.Tensor>();
+      // Outputs stay as tf.Tensors; one that a device tensor already holds (an input's, as eval
+      // batch-norm's running statistics, or an earlier output's) is cloned, so that every
+      // device tensor owns its tensor.
       const result = {} as Record<K, TfDeviceTensor>;
       for (const key of Object.keys(out) as K[]) {
         const t = out[key];
-        result[key] = new TfDeviceTensor(kept.has(t) || owned.has(t) ? tf.clone(t) : t);
-        owned.add(result[key].tensor);
+        result[key] = new TfDeviceTensor(kept.has(t) ? tf.clone(t) : t);
         kept.add(result[key].tensor);
       }
       // The kernels are typed for host tensors; device kernels hand these on as they are.

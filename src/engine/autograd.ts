@@ -14,8 +14,8 @@
  * Kernel calls go through `call` (validated, contract-checked) unless a `call` hook is given,
  * e.g. one that checks every kernel against a reference. `Tape.onDevice(backend)` records the
  * same graph on a backend's device tensors (`backend.device`): forward, backward and gradient
- * sums all run there, through `callDevice`, and nothing comes back until the caller reads it. A tape is used once: like PyTorch's
- * graph, `backward` consumes it and frees what it saved. With `{ grad: false }` (inference) the
+ * sums all run there, through `callDevice`, and nothing comes back until the caller reads it.
+ * A tape is used once: like PyTorch's graph, `backward` consumes it and frees what it saved. With `{ grad: false }` (inference) the
  * tape records nothing and saves nothing: the memory difference between training and inference.
  */
 import { type CallOptions, call } from "./call.ts";

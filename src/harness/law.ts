@@ -217,20 +217,6 @@ export class LawContext {
     attrs: Attrs<O>,
   ): Promise<Output<O>> {
     const actual = await this.call(op, inputs, attrs);
-    await this.expectWithinBudget(op, inputs, attrs, actual);
-    return actual;
-  }
-
-  /**
-   * Compares outputs the backend computed some other way (on its device tensors, say) with the
-   * float64 reference on `inputs`, every output within the op's budget for this dtype.
-   */
-  async expectWithinBudget<O extends OpName>(
-    op: O,
-    inputs: Inputs<O>,
-    attrs: Attrs<O>,
-    actual: Output<O>,
-  ): Promise<void> {
     const { expected, fields } = await this.budget(op, inputs, attrs);
     const budget = budgetFor(this.backend, op);
     const single = "shape" in (expected as object);
@@ -248,12 +234,13 @@ export class LawContext {
       }
     }
     this.recordBudgetUse(op, share);
+    return actual;
   }
 
   /**
    * Two computations of `op` on the same inputs by this backend (on host tensors and on device
    * tensors, say): each may miss the exact value by the op's budget, so they may differ by twice
-   * it, and no more. Unlike `expectWithinBudget`, an op the backend gets wrong both ways passes
+   * it, and no more. Unlike `expectMatchesReference`, an op the backend gets wrong both ways passes
    * here: that is the other laws' finding.
    */
   async expectAgree<O extends OpName>(

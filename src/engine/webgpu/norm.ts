@@ -589,51 +589,45 @@ export function normKernels(rt: GpuRuntime): GpuKernels {
       if (!training) {
         const l: Layout = { rows, cols, slots: 1, slotRows: rows, tx };
         const y = rt.alloc(4 * rows * cols);
-        const bindings = [rt.input(x), rt.input(gamma), vector(beta, cols, 0)];
+        const rm = vector(runningMean, cols, 0);
+        const rv = vector(runningVar, cols, 1);
+        // [mean, √(σ² + ε)] per column, each step rounded once to f32 as the reference does: on
+        // the host from host statistics (a double sum of two floats then fround is the correctly
+        // rounded f32 sum), by a kernel where they live on the device.
+        let stats: GPUBuffer;
         if (isGpuTensor(runningMean) || isGpuTensor(runningVar)) {
-          // On the device, the statistics stay there: y and copies of them (`results` copies
-          // a buffer the call does not own).
-          const rm = vector(runningMean, cols, 0);
-          const rv = vector(runningVar, cols, 1);
-          const stats = rt.alloc(8 * cols);
+          stats = rt.alloc(8 * cols);
           rt.dispatch(
             "norm:bn_eval_stats",
             () => BN_EVAL_STATS,
             [rm, rv, stats, rt.params([cols, f32(eps)])],
             perColumn(cols),
           );
-          rt.dispatch(
-            `norm:bn_apply:${tx}`,
-            () => bnApplyWgsl(tx),
-            [...bindings, stats, y, params(l)],
-            applyGrid(l),
-          );
-          const [yd, md, vd] = await rt.results([
-            [y, [rows, cols]],
-            [rm, [cols]],
-            [rv, [cols]],
-          ]);
-          return { y: yd, runningMean: md, runningVar: vd };
+        } else {
+          const [mean, variance] = [
+            hostVector(runningMean, cols, 0),
+            hostVector(runningVar, cols, 1),
+          ];
+          const host = new Float32Array(2 * cols);
+          host.set(mean);
+          for (let c = 0; c < cols; c++)
+            host[cols + c] = Math.fround(Math.sqrt(Math.fround(variance[c] + eps)));
+          stats = rt.upload(host);
         }
-        // Eval: the running statistics, √(σ² + ε) rounded once to f32 as the reference does
-        // (a double sum of two floats then fround is the correctly rounded f32 sum).
-        const rm = hostVector(runningMean, cols, 0);
-        const rv = hostVector(runningVar, cols, 1);
-        const stats = new Float32Array(2 * cols);
-        stats.set(rm);
-        for (let c = 0; c < cols; c++)
-          stats[cols + c] = Math.fround(Math.sqrt(Math.fround(rv[c] + eps)));
         rt.dispatch(
           `norm:bn_apply:${tx}`,
           () => bnApplyWgsl(tx),
-          [...bindings, rt.upload(stats), y, params(l)],
+          [rt.input(x), rt.input(gamma), vector(beta, cols, 0), stats, y, params(l)],
           applyGrid(l),
         );
-        return {
-          y: await rt.result(y, [rows, cols]),
-          runningMean: { shape: [cols], data: rm.slice() },
-          runningVar: { shape: [cols], data: rv.slice() },
-        };
+        // The running statistics come back unchanged: copies (`results` copies a buffer the
+        // call does not own), bit for bit.
+        const [yd, md, vd] = await rt.results([
+          [y, [rows, cols]],
+          [rm, [cols]],
+          [rv, [cols]],
+        ]);
+        return { y: yd, runningMean: md, runningVar: vd };
       }
       const m = Math.fround(attrs.momentum ?? 0.1);
       const keep = Math.fround(1 - m);

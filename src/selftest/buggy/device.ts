@@ -45,6 +45,20 @@ function recycledOutputs(): Backend {
   return { ...cpu32, name: "device-recycled-outputs", device: boxedDevice(cpu32.kernels, keep) };
 }
 
+/**
+ * A readback through a staging buffer of a fixed 256 KiB: a tensor past 65 536 elements comes
+ * back with its tail zero (small tensors are right).
+ */
+function truncatedReads(): Backend {
+  const device = boxedDevice(cpu32.kernels);
+  const read = async (t: DeviceTensor) => {
+    const out = await device.read(t);
+    out.data.fill(0, 65536); // the bug: only the first 256 KiB were copied
+    return out;
+  };
+  return { ...cpu32, name: "device-truncated-reads", device: { ...device, read } };
+}
+
 export const mutants: Mutant[] = [
   {
     backend: addInPlace(),
@@ -55,5 +69,10 @@ export const mutants: Mutant[] = [
     backend: recycledOutputs(),
     bug: "device kernels: an output's buffer goes back to a pool of two at the end of its call, so the next calls of that shape overwrite a tensor saved for backward",
     caughtBy: ["I6b"],
+  },
+  {
+    backend: truncatedReads(),
+    bug: "device read: a staging buffer of 256 KiB, so a tensor past 65 536 elements comes back with its tail zero",
+    caughtBy: ["I6a"],
   },
 ];
