@@ -12,7 +12,7 @@ import type { DeviceTensor, OpName } from "../src/engine/contract.ts";
 import { callDevice } from "../src/engine/device.ts";
 import { InvalidArgumentError, KernelContractError } from "../src/engine/errors.ts";
 import { exampleCalls, lcgTensor } from "../src/engine/examples.ts";
-import { type AnyTensor, indices, type Tensor } from "../src/engine/tensor.ts";
+import { type AnyTensor, indices, type Tensor, tensor } from "../src/engine/tensor.ts";
 import { signatures } from "../src/engine/validate.ts";
 import type { WebGpuBackend } from "../src/engine/webgpu/index.ts";
 
@@ -210,6 +210,15 @@ export function describeDeviceTensors(gpu: WebGpuBackend): void {
       expect([...round.data]).toEqual([0, 1]);
       dev.free(b);
       dev.free(idx);
+    });
+
+    it("a tensor freed while its read waits is not read from the buffer the next upload took", async () => {
+      const a = await dev.upload(tensor("float32", [4], [1, 2, 3, 4]));
+      const pending = dev.read(a);
+      dev.free(a);
+      const b = await dev.upload(tensor("float32", [4], [9, 9, 9, 9]));
+      await expect(pending).rejects.toThrow(/freed/);
+      dev.free(b);
     });
   });
 }

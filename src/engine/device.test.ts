@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "vitest";
 import { Boxed, boxedDevice, withBoxedDevice } from "../selftest/boxed-device.ts";
-import type { Backend, DeviceKernels } from "./contract.ts";
+import type { Backend, DeviceKernels, DeviceTensor } from "./contract.ts";
 import { cpu32 } from "./cpu/index.ts";
 import { callDevice } from "./device.ts";
 import { InvalidArgumentError, KernelContractError, NotImplementedError } from "./errors.ts";
@@ -103,5 +103,60 @@ describe("callDevice", () => {
         message,
       );
     }
+  });
+
+  test("an output the caller could not own (one of the inputs, or another output) breaks the contract", async () => {
+    const a = await x([2, 3]);
+    const dy = await x([2, 3]);
+    const echo = withDeviceKernel({ neg: async ({ x: t }) => t });
+    await expect(callDevice(echo, "neg", { x: a }, {})).rejects.toThrow(/is one of its inputs/);
+    const twice = withDeviceKernel({
+      add_vjp: async ({ dy: g }) => {
+        const d = await dev.kernels.neg!({ x: g }, {});
+        return { da: d, db: d };
+      },
+    });
+    await expect(callDevice(twice, "add_vjp", { a, b: a, dy }, {})).rejects.toThrow(
+      /output 'db' is the same tensor as another output/,
+    );
+  });
+
+  test("the kernel gets, and the caller gets back, exactly the tensors that were checked", async () => {
+    const small = await x([2]);
+    const big = await x([8]);
+    let reads = 0;
+    // A getter that shows the check one tensor and the kernel another.
+    const inputs = {
+      get x() {
+        return reads++ === 0 ? small : big;
+      },
+    };
+    const seen: DeviceTensor[] = [];
+    const spy = withDeviceKernel({
+      neg: async ({ x: t }) => {
+        seen.push(t);
+        return dev.kernels.neg!({ x: t }, {});
+      },
+    });
+    const y = await callDevice(spy, "neg", inputs, {});
+    expect(seen).toEqual([small]);
+    expect(y.shape).toEqual([2]);
+    // And an output object whose getter swaps its tensor after the check.
+    const good = await x([2, 3]);
+    const wrong = await x([1000]);
+    const swapping = withDeviceKernel({
+      add_vjp: async () => {
+        const db = await dev.kernels.neg!({ x: good }, {});
+        let n = 0;
+        return {
+          da: await dev.kernels.neg!({ x: good }, {}),
+          get db() {
+            return n++ === 0 ? db : wrong;
+          },
+        };
+      },
+    });
+    const out = await callDevice(swapping, "add_vjp", { a: good, b: good, dy: good }, {});
+    expect(out.db.shape).toEqual([2, 3]);
   });
 });

@@ -61,9 +61,12 @@ export async function callDevice<O extends OpName>(
       `expected an object, got ${describeValue(inputs)}`,
     );
   }
-  // Validate on stand-ins with the handles' shapes and dtypes; hand the kernel the handles.
+  // Validate on stand-ins with the handles' shapes and dtypes; hand the kernel the handles that
+  // were checked, each read once (a getter on the caller's object cannot swap one in later).
+  const handles: Record<string, unknown> = {};
   const standIns: Record<string, unknown> = {};
   for (const [name, t] of Object.entries(inputs)) {
+    handles[name] = t;
     let got: ReturnType<typeof deviceShape>;
     try {
       got = deviceShape(t);
@@ -80,7 +83,7 @@ export async function callDevice<O extends OpName>(
   let timer: ReturnType<typeof setTimeout> | undefined;
   let result: unknown;
   try {
-    const run = (kernel as (i: unknown, a: unknown) => Promise<unknown>)(inputs, checked.attrs);
+    const run = (kernel as (i: unknown, a: unknown) => Promise<unknown>)(handles, checked.attrs);
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(breach(`did not return within ${timeoutMs} ms`)), timeoutMs);
     });
@@ -92,30 +95,48 @@ export async function callDevice<O extends OpName>(
     clearTimeout(timer);
   }
   try {
-    checkOutputs(result, checked.shapes, backend, breach);
+    return checkOutputs(
+      result,
+      checked.shapes,
+      Object.values(handles),
+      backend,
+      breach,
+    ) as OnDevice<Output<O>>;
   } catch (e) {
     if (e instanceof KernelContractError) throw e;
     // A proxy or a throwing getter in what the kernel returned is the kernel's breach.
     throw breach(`returned an output that could not be read: ${describeThrown(e)}`);
   }
-  return result as OnDevice<Output<O>>;
 }
 
-/** Throws `breach(...)` unless each output is a device tensor of the contract's shape and dtype. */
+/**
+ * The outputs that were checked (each read once, in a fresh object), or `breach(...)` unless each
+ * is a device tensor of the contract's shape and dtype that the caller may own and free: none is
+ * one of the inputs, and no two are the same tensor.
+ */
 function checkOutputs(
   result: unknown,
   shapes: Record<string, readonly number[]>,
+  inputs: readonly unknown[],
   backend: Backend,
   breach: (reason: string) => KernelContractError,
-): void {
+): unknown {
   const keys = Object.keys(shapes);
   const single = keys.length === 1 && keys[0] === "y";
   if (!single && (typeof result !== "object" || result === null))
     throw breach("returned no outputs");
   const outputs = (single ? { y: result } : result) as Record<string, unknown>;
+  const checked: Record<string, unknown> = {};
+  const owned = new Set<unknown>();
   for (const key of keys) {
     const label = single ? "its output" : `output '${key}'`;
-    const got = deviceShape(outputs[key]);
+    const handle = outputs[key];
+    if (inputs.includes(handle))
+      throw breach(`${label} is one of its inputs, not a tensor of its own`);
+    if (owned.has(handle)) throw breach(`${label} is the same tensor as another output`);
+    owned.add(handle);
+    checked[key] = handle;
+    const got = deviceShape(handle);
     if (typeof got === "string") throw breach(`${label}: ${got}`);
     if (got.dtype !== backend.dtype) {
       throw breach(`${label} has dtype ${got.dtype}, the backend declares ${backend.dtype}`);
@@ -126,4 +147,5 @@ function checkOutputs(
       );
     }
   }
+  return single ? checked.y : checked;
 }

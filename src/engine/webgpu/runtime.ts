@@ -324,10 +324,12 @@ export class GpuRuntime {
 
   /** Copies a GpuTensor back to the host: the one transfer a chain of device calls makes. */
   async download(t: GpuTensor): Promise<AnyTensor> {
-    const buffer = this.bufferOf(t);
+    this.bufferOf(t);
     if (this.batch) throw new Error("WebGPU runtime: download inside an open kernel call");
     await this.surfaceDeferred();
-    const [data] = await this.readAll([[buffer, sizeOf(t.shape)]]);
+    // Looked up again after the wait: a free() meanwhile put the buffer back in the pool, where
+    // the next call may already have written into it. The copy is recorded synchronously below.
+    const [data] = await this.readAll([[this.bufferOf(t), sizeOf(t.shape)]]);
     const shape = [...t.shape];
     return t.dtype === "int32" ? { shape, data: new Int32Array(data.buffer) } : { shape, data };
   }

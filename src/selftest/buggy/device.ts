@@ -59,6 +59,18 @@ function truncatedReads(): Backend {
   return { ...cpu32, name: "device-truncated-reads", device: { ...device, read } };
 }
 
+/** Dropout in eval mode hands back its input tensor itself (an identity kernel that skips the copy). */
+function dropoutEvalAliases(): Backend {
+  const device = boxedDevice(cpu32.kernels);
+  const dropout: NonNullable<typeof device.kernels.dropout> = (inputs, attrs) =>
+    attrs.training ? device.kernels.dropout!(inputs, attrs) : Promise.resolve(inputs.x);
+  return {
+    ...cpu32,
+    name: "device-dropout-eval-aliases",
+    device: { ...device, kernels: { ...device.kernels, dropout } },
+  };
+}
+
 export const mutants: Mutant[] = [
   {
     backend: addInPlace(),
@@ -73,6 +85,11 @@ export const mutants: Mutant[] = [
   {
     backend: truncatedReads(),
     bug: "device read: a staging buffer of 256 KiB, so a tensor past 65 536 elements comes back with its tail zero",
+    caughtBy: ["I6a"],
+  },
+  {
+    backend: dropoutEvalAliases(),
+    bug: "device kernels: dropout in eval mode returns its input tensor itself, so freeing the output frees the input",
     caughtBy: ["I6a"],
   },
 ];
